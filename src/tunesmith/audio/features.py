@@ -1,0 +1,220 @@
+"""Musical and spectral features of audio: tempo, key, spectrum, stereo image.
+
+The accumulators here take audio block by block, like the loudness meter, so a
+file of any length is analysed in bounded memory. Tempo and key use librosa on a
+mono excerpt (the middle two minutes at 22.05 kHz), which is what they need.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+#: Band edges for the spectral balance summary, Hz.
+LOW_MID_HZ = 250.0
+MID_HIGH_HZ = 4000.0
+_SPECTRUM_N = 8192
+
+# Krumhansl-Kessler key profiles (probe-tone ratings, Krumhansl 1990), C first.
+_MAJOR_PROFILE = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88])
+_MINOR_PROFILE = np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17])
+_MAJOR_NAMES = ["C", "Db", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B"]
+_MINOR_NAMES = ["C", "C#", "D", "Eb", "E", "F", "F#", "G", "G#", "A", "Bb", "B"]
+
+ANALYSIS_SR = 22_050
+EXCERPT_S = 120.0
+MIN_MUSICAL_S = 3.0
+
+
+class Framer:
+    """Cut a stream of 1-D or 2-D blocks into frames of ``size`` samples, carrying the rest."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._rest: np.ndarray | None = None
+
+    def push(self, block: np.ndarray) -> np.ndarray:
+        """Return the whole frames now available, shape ``(n, size, ...)``."""
+        data = block if self._rest is None else np.concatenate((self._rest, block))
+        n = len(data) // self.size
+        self._rest = data[n * self.size :]
+        return data[: n * self.size].reshape((n, self.size, *data.shape[1:]))
+
+    def rest(self) -> np.ndarray:
+        """Samples left over that do not fill a frame."""
+        return np.zeros(0) if self._rest is None else self._rest
+
+
+class SpectrumAccumulator:
+    """Long-term average power spectrum of the mono sum (Hann, 8192 points, 50 % overlap).
+
+    Parameters
+    ----------
+    sample_rate : int
+        Hz.
+    """
+
+    def __init__(self, sample_rate: int) -> None:
+        self.sample_rate = sample_rate
+        self._framer = Framer(_SPECTRUM_N // 2)
+        self._prev_half: np.ndarray | None = None
+        self._window = np.hanning(_SPECTRUM_N).astype(np.float32)
+        self._power = np.zeros(_SPECTRUM_N // 2 + 1)
+        self._count = 0
+
+    def push(self, mono: np.ndarray) -> None:
+        """Add a block of mono samples."""
+        halves = self._framer.push(mono.astype(np.float32, copy=False))
+        if len(halves) == 0:
+            return
+        if self._prev_half is not None:
+            halves = np.concatenate((self._prev_half[None], halves))
+        if len(halves) >= 2:
+            frames = np.concatenate((halves[:-1], halves[1:]), axis=1)  # 50 % overlap
+            spec = np.fft.rfft(frames * self._window, axis=1)
+            self._power += (spec.real**2 + spec.imag**2).sum(axis=0)
+            self._count += len(frames)
+        self._prev_half = halves[-1]
+
+    def result(self) -> tuple[np.ndarray, np.ndarray]:
+        """Frequencies (Hz) and mean power per bin (linear, full-scale sine ≈ 1)."""
+        freqs = np.fft.rfftfreq(_SPECTRUM_N, 1.0 / self.sample_rate)
+        if self._count == 0:
+            rest = np.concatenate([p for p in (self._prev_half, self._framer.rest()) if p is not None and len(p)])
+            if len(rest) == 0:
+                return freqs, np.zeros_like(freqs)
+            frame = np.zeros(_SPECTRUM_N, np.float32)
+            frame[: len(rest)] = rest[:_SPECTRUM_N]
+            spec = np.fft.rfft(frame * self._window)
+            return freqs, (np.abs(spec) ** 2) / (self._window.sum() / 2) ** 2
+        norm = (self._window.sum() / 2) ** 2  # a full-scale sine peaks near 1.0
+        return freqs, self._power / self._count / norm
+
+
+def spectral_balance(freqs: np.ndarray, power: np.ndarray) -> dict[str, float] | None:
+    """Share of spectral power below 250 Hz, 250 Hz–4 kHz and above 4 kHz, in percent.
+
+    Only 20 Hz–20 kHz counts. Returns None for silence.
+    """
+    band = (freqs >= 20.0) & (freqs <= 20_000.0)
+    total = float(power[band].sum())
+    if total <= 0.0:
+        return None
+    low = float(power[band & (freqs < LOW_MID_HZ)].sum())
+    high = float(power[band & (freqs >= MID_HIGH_HZ)].sum())
+    return {
+        "low_pct": round(100.0 * low / total, 1),
+        "mid_pct": round(100.0 * (total - low - high) / total, 1),
+        "high_pct": round(100.0 * high / total, 1),
+    }
+
+
+class StereoAccumulator:
+    """Side/mid energy ratio and L/R correlation of the first two channels."""
+
+    def __init__(self) -> None:
+        self._ll = self._rr = self._lr = 0.0
+
+    def push(self, block: np.ndarray) -> None:
+        """Add a ``(frames, channels)`` block (needs at least two channels)."""
+        left = block[:, 0].astype(np.float64)
+        right = block[:, 1].astype(np.float64)
+        self._ll += float(left @ left)
+        self._rr += float(right @ right)
+        self._lr += float(left @ right)
+
+    def result(self) -> tuple[float | None, float | None]:
+        """``(width, correlation)``.
+
+        width is side energy / mid energy (0 for mono content, 1 for
+        uncorrelated channels, large for out-of-phase material); correlation is
+        the normalised L·R product (+1 mono-compatible, 0 wide, −1 out of phase).
+        """
+        mid = (self._ll + self._rr + 2 * self._lr) / 4
+        side = (self._ll + self._rr - 2 * self._lr) / 4
+        denom = math.sqrt(self._ll * self._rr)
+        corr = self._lr / denom if denom > 0 else None
+        width = side / mid if mid > 0 else None
+        return width, corr
+
+
+@dataclass
+class MusicalFeatures:
+    """Tempo and key estimated from audio.
+
+    Attributes
+    ----------
+    tempo_bpm : float or None
+        Beats per minute.
+    key : str or None
+        e.g. ``"A minor"``.
+    key_confidence : float or None
+        Correlation margin between the best and second-best key (0–2).
+    """
+
+    tempo_bpm: float | None
+    key: str | None
+    key_confidence: float | None
+
+
+def estimate_key(chroma_mean: np.ndarray) -> tuple[str, float]:
+    """Key from a 12-bin mean chroma vector (C first) with Krumhansl-Kessler profiles.
+
+    Returns
+    -------
+    tuple
+        Key name (``"Eb major"``) and the correlation margin over the runner-up.
+    """
+    scores = []
+    for tonic in range(12):
+        rotated = np.roll(chroma_mean, -tonic)
+        scores.append((np.corrcoef(rotated, _MAJOR_PROFILE)[0, 1], f"{_MAJOR_NAMES[tonic]} major"))
+        scores.append((np.corrcoef(rotated, _MINOR_PROFILE)[0, 1], f"{_MINOR_NAMES[tonic]} minor"))
+    scores.sort(reverse=True)
+    return scores[0][1], float(scores[0][0] - scores[1][0])
+
+
+def musical_features(mono: np.ndarray, sample_rate: int) -> tuple[MusicalFeatures, list[str]]:
+    """Estimate tempo (librosa beat tracker) and key (CQT chroma + key profiles).
+
+    Parameters
+    ----------
+    mono : numpy.ndarray
+        1-D samples.
+    sample_rate : int
+        Hz.
+
+    Returns
+    -------
+    tuple
+        The features and notes explaining any that are missing.
+    """
+    notes: list[str] = []
+    if len(mono) < MIN_MUSICAL_S * sample_rate:
+        notes.append(f"shorter than {MIN_MUSICAL_S:.0f} s: no tempo or key estimate")
+        return MusicalFeatures(None, None, None), notes
+    if float(np.sqrt(np.mean(np.square(mono, dtype=np.float64)))) < 1e-5:
+        notes.append("too quiet for a tempo or key estimate")
+        return MusicalFeatures(None, None, None), notes
+    import librosa  # imported here: it takes a second and only analysis needs it
+
+    from tunesmith.audio.resample import resample
+    from tunesmith.audio.types import Audio
+
+    y = resample(Audio(mono, sample_rate), ANALYSIS_SR).samples[:, 0]
+    hop = 256
+    onset_env = librosa.onset.onset_strength(y=y, sr=ANALYSIS_SR, hop_length=hop)
+    tempo, beats = librosa.beat.beat_track(onset_envelope=onset_env, sr=ANALYSIS_SR, hop_length=hop)
+    tempo_bpm = float(np.atleast_1d(tempo)[0])
+    if len(beats) >= 8:
+        # The tracker's tempo is quantised to whole onset frames per beat (±1 BPM
+        # near 120); a straight line through all beat times recovers the period
+        # to a fraction of a frame.
+        period = float(np.polyfit(np.arange(len(beats)), beats * hop / ANALYSIS_SR, 1)[0])
+        if period > 0 and abs(60.0 / period - tempo_bpm) < 0.1 * tempo_bpm:
+            tempo_bpm = 60.0 / period
+    chroma = librosa.feature.chroma_cqt(y=y, sr=ANALYSIS_SR, hop_length=2048)
+    key, confidence = estimate_key(chroma.mean(axis=1))
+    return MusicalFeatures(round(tempo_bpm, 1) if tempo_bpm > 0 else None, key, round(confidence, 3)), notes

@@ -1,0 +1,404 @@
+"""Reading and writing audio files.
+
+libsndfile (through ``soundfile``) reads WAV (PCM 16/24/32, float 32/64,
+WAVE_FORMAT_EXTENSIBLE, RF64), FLAC, OGG/Vorbis, MP3 and AIFF. Anything it
+cannot open is handed to ``ffmpeg`` (when installed), which decodes it to a
+temporary 32-bit float WAV that is then read the same way, so every caller can
+stream any input in blocks without holding it all in memory.
+
+Every check on the way in produces a one-line :class:`InputFileError` naming
+the file; writers are atomic and never touch their input.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import struct
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from tunesmith.atomic import atomic_path
+from tunesmith.audio.dither import Quantizer
+from tunesmith.audio.types import MAX_CHANNELS, MAX_SAMPLE_RATE_HZ, MIN_SAMPLE_RATE_HZ, Audio
+from tunesmith.errors import InputFileError, UsageError
+
+#: Output encodings accepted by :func:`save`, as named on the command line.
+ENCODINGS = ("wav16", "wav24", "wav32f", "flac", "flac16", "mp3", "ogg", "aiff")
+
+_SUFFIX_DEFAULT = {".wav": "wav24", ".flac": "flac", ".mp3": "mp3", ".ogg": "ogg", ".aif": "aiff", ".aiff": "aiff"}
+
+#: Frames per block when streaming a file.
+BLOCK_FRAMES = 1 << 17
+
+
+@dataclass
+class AudioInfo:
+    """What a file holds, from its header.
+
+    Attributes
+    ----------
+    path : str
+        The file.
+    frames : int
+        Sample frames per channel.
+    sample_rate : int
+        Hz.
+    channels : int
+        Channel count.
+    format : str
+        Container, e.g. ``"WAV"``, ``"FLAC"``, ``"MP3"``.
+    subtype : str
+        Sample encoding, e.g. ``"PCM_24"``, ``"FLOAT"``.
+    """
+
+    path: str
+    frames: int
+    sample_rate: int
+    channels: int
+    format: str
+    subtype: str
+
+    @property
+    def duration_s(self) -> float:
+        """Duration in seconds."""
+        return self.frames / self.sample_rate
+
+
+@dataclass
+class AudioReader:
+    """An open audio file that can be read whole or in blocks.
+
+    Use as a context manager; it validates the file on entry.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file to read.
+
+    Attributes
+    ----------
+    info : AudioInfo
+        Header facts (frames, sample rate, channels, format).
+    warnings : list of str
+        Problems that still leave a well-defined result (e.g. a truncated WAV
+        read up to where its data ends).
+
+    Examples
+    --------
+    >>> with AudioReader("song.wav") as r:  # doctest: +SKIP
+    ...     for block in r.blocks():
+    ...         peak = max(peak, abs(block).max())
+    """
+
+    path: str | os.PathLike[str]
+    info: AudioInfo = field(init=False)
+    warnings: list[str] = field(init=False, default_factory=list)
+    _decoded: Path | None = field(init=False, default=None)
+    _sf: sf.SoundFile | None = field(init=False, default=None)
+
+    def __enter__(self) -> AudioReader:
+        self._open()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the file and delete any temporary decode."""
+        if self._sf is not None:
+            self._sf.close()
+            self._sf = None
+        if self._decoded is not None:
+            shutil.rmtree(self._decoded.parent, ignore_errors=True)
+            self._decoded = None
+
+    def _open(self) -> None:
+        path = Path(self.path)
+        if not path.exists():
+            raise InputFileError("no such file", path)
+        if path.is_dir():
+            raise InputFileError("is a directory, not an audio file", path)
+        try:
+            size = path.stat().st_size
+            with open(path, "rb") as fh:
+                head = fh.read(64)
+        except OSError as exc:
+            raise InputFileError(f"cannot be read ({exc.strerror})", path) from None
+        if size == 0:
+            raise InputFileError("empty file (0 bytes)", path)
+        try:
+            self._sf = sf.SoundFile(str(path))
+        except (sf.LibsndfileError, RuntimeError, TypeError) as exc:
+            libsndfile_msg = _one_line(str(exc).replace(str(path), "").strip(" :"))
+            if head[:4] in (b"RIFF", b"RF64") and head[8:12] == b"WAVE":
+                raise InputFileError(f"damaged WAV file ({libsndfile_msg})", path) from None
+            self._sf = self._open_with_ffmpeg(path, libsndfile_msg)
+        f = self._sf
+        self.info = AudioInfo(str(path), int(f.frames), int(f.samplerate), int(f.channels), f.format, f.subtype)
+        if not MIN_SAMPLE_RATE_HZ <= self.info.sample_rate <= MAX_SAMPLE_RATE_HZ:
+            self.close()
+            raise InputFileError(
+                f"unsupported sample rate {self.info.sample_rate} Hz (tunesmith reads 8000-192000 Hz)", path
+            )
+        if not 1 <= self.info.channels <= MAX_CHANNELS:
+            self.close()
+            raise InputFileError(f"unsupported channel count {self.info.channels} (1-{MAX_CHANNELS})", path)
+        if self.info.frames <= 0:
+            self.close()
+            raise InputFileError("holds no audio (0 sample frames)", path)
+        if head[:4] in (b"RIFF", b"RF64") and self._decoded is None:
+            short = _wav_truncation(path, self.info)
+            if short:
+                self.warnings.append(short)
+
+    def _open_with_ffmpeg(self, path: Path, why: str) -> sf.SoundFile:
+        ffmpeg = shutil.which("ffmpeg")
+        if ffmpeg is None:
+            raise InputFileError(f"not an audio file tunesmith can read ({why})", path)
+        tmpdir = Path(tempfile.mkdtemp(prefix="tunesmith-decode-"))
+        out = tmpdir / "decoded.wav"
+        cmd = [
+            ffmpeg,
+            "-nostdin",
+            "-v",
+            "error",
+            "-i",
+            str(path),
+            "-vn",
+            "-c:a",
+            "pcm_f32le",
+            "-rf64",
+            "auto",
+            str(out),
+        ]
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        if proc.returncode != 0 or not out.exists() or out.stat().st_size <= 44:
+            shutil.rmtree(tmpdir, ignore_errors=True)
+            raise InputFileError(f"not an audio file ({why})", path)
+        self._decoded = out
+        return sf.SoundFile(str(out))
+
+    def blocks(self, block_frames: int = BLOCK_FRAMES) -> Iterator[np.ndarray]:
+        """Yield ``float32`` blocks of shape ``(frames, channels)`` from the start.
+
+        Raises
+        ------
+        InputFileError
+            If a block holds NaN or infinite samples, or the data cannot be decoded.
+        """
+        assert self._sf is not None, "use AudioReader as a context manager"
+        self._sf.seek(0)
+        pos = 0
+        while True:
+            try:
+                block = self._sf.read(block_frames, dtype="float32", always_2d=True)
+            except (sf.LibsndfileError, RuntimeError) as exc:
+                raise InputFileError(f"damaged audio data ({_one_line(str(exc))})", self.path) from None
+            if block.shape[0] == 0:
+                break
+            if not np.isfinite(block).all():
+                bad = int(np.argmin(np.isfinite(block).all(axis=1)))
+                raise InputFileError(
+                    f"contains NaN or infinite samples (first at {(pos + bad) / self.info.sample_rate:.3f} s)",
+                    self.path,
+                )
+            pos += block.shape[0]
+            yield block
+
+    def read(self) -> Audio:
+        """Read the whole file into an :class:`Audio`."""
+        parts = list(self.blocks())
+        samples = np.concatenate(parts, axis=0) if parts else np.zeros((0, self.info.channels), np.float32)
+        if samples.shape[0] == 0:
+            raise InputFileError("holds no decodable audio", self.path)
+        return Audio(samples, self.info.sample_rate)
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _wav_truncation(path: Path, info: AudioInfo) -> str | None:
+    """Say how much of a WAV's declared data is missing, if any.
+
+    libsndfile reads a WAV whose data chunk is cut short up to where the bytes
+    end; we keep that (a well-defined result) but say so.
+    """
+    try:
+        with open(path, "rb") as fh:
+            riff = fh.read(12)
+            if riff[:4] != b"RIFF":
+                return None
+            block_align = 0
+            while True:
+                hdr = fh.read(8)
+                if len(hdr) < 8:
+                    return None
+                cid, size = hdr[:4], struct.unpack("<I", hdr[4:])[0]
+                if cid == b"fmt ":
+                    fmt = fh.read(min(size, 16))
+                    block_align = struct.unpack("<H", fmt[12:14])[0] if len(fmt) >= 14 else 0
+                    fh.seek(size - len(fmt) + (size & 1), os.SEEK_CUR)
+                    continue
+                if cid == b"data":
+                    available = path.stat().st_size - fh.tell()
+                    if size in (0, 0xFFFFFFFF) or size <= available or block_align == 0:
+                        return None
+                    declared_s = size / block_align / info.sample_rate
+                    return (
+                        f"truncated WAV: header declares {declared_s:.2f} s of audio, file holds "
+                        f"{info.duration_s:.2f} s; measured what is there"
+                    )
+                fh.seek(size + (size & 1), os.SEEK_CUR)
+    except OSError:
+        return None
+
+
+def load(path: str | os.PathLike[str]) -> Audio:
+    """Read an audio file.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        WAV, FLAC, OGG, MP3, AIFF, or anything ffmpeg decodes.
+
+    Returns
+    -------
+    Audio
+        ``float32`` samples ``(frames, channels)`` at the file's sample rate.
+
+    Raises
+    ------
+    InputFileError
+        Missing, empty, not audio, damaged, NaN/Inf samples, unsupported rate.
+    """
+    with AudioReader(path) as reader:
+        return reader.read()
+
+
+def info(path: str | os.PathLike[str]) -> AudioInfo:
+    """Header facts of an audio file (validated like :func:`load`)."""
+    with AudioReader(path) as reader:
+        return reader.info
+
+
+def encoding_for(path: str | os.PathLike[str], encoding: str | None = None) -> str:
+    """The encoding :func:`save` uses for ``path``: ``encoding`` or one implied by the suffix."""
+    if encoding is not None:
+        if encoding not in ENCODINGS:
+            raise UsageError(f"unknown format {encoding!r}; choose one of {', '.join(ENCODINGS)}")
+        return encoding
+    suffix = Path(path).suffix.lower()
+    if suffix not in _SUFFIX_DEFAULT:
+        raise UsageError(f"cannot tell the output format from {suffix or 'no suffix'!r}; use .wav, .flac or .mp3", path)
+    return _SUFFIX_DEFAULT[suffix]
+
+
+class AudioWriter:
+    """Write an audio file block by block, atomically.
+
+    The file appears at ``path`` only when the writer is closed without an
+    error. 16-bit outputs get seeded TPDF dither.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        Destination.
+    sample_rate : int
+        Hz.
+    channels : int
+        Channel count.
+    encoding : str, optional
+        One of :data:`ENCODINGS`; by default chosen from the suffix.
+    seed : int
+        Dither seed.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        sample_rate: int,
+        channels: int,
+        encoding: str | None = None,
+        seed: int = 0,
+    ) -> None:
+        self.path = Path(path)
+        self.encoding = encoding_for(path, encoding)
+        fmt, subtype, bits = {
+            "wav16": ("WAV", "PCM_16", 16),
+            "wav24": ("WAV", "PCM_24", 24),
+            "wav32f": ("WAV", "FLOAT", None),
+            "flac": ("FLAC", "PCM_24", 24),
+            "flac16": ("FLAC", "PCM_16", 16),
+            "mp3": ("MP3", "MPEG_LAYER_III", None),
+            "ogg": ("OGG", "VORBIS", None),
+            "aiff": ("AIFF", "PCM_24", 24),
+        }[self.encoding]
+        if fmt == "WAV" and channels > 2:
+            fmt = "WAVEX"  # WAVE_FORMAT_EXTENSIBLE carries the channel mask for >2 channels
+        if fmt == "MP3" and (sample_rate > 48_000 or channels > 2):
+            raise UsageError("MP3 holds at most 2 channels at up to 48 kHz; resample first", path)
+        self.quantizer = Quantizer(bits, dither=bits == 16, seed=seed) if bits else None
+        self._ctx = atomic_path(self.path)
+        tmp = self._ctx.__enter__()
+        try:
+            extra = {"compression_level": 0.0, "bitrate_mode": "CONSTANT"} if fmt == "MP3" else {}
+            self._sf = sf.SoundFile(str(tmp), "w", sample_rate, channels, subtype, format=fmt, **extra)
+        except BaseException as exc:
+            self._ctx.__exit__(type(exc), exc, exc.__traceback__)
+            raise
+
+    def write(self, block: np.ndarray) -> None:
+        """Append a ``(frames, channels)`` float block (full scale 1.0)."""
+        if self.quantizer is not None:
+            self._sf.write(self.quantizer(block))
+        elif self.encoding in ("mp3", "ogg"):
+            self._sf.write(np.clip(block, -1.0, 1.0))
+        else:
+            self._sf.write(np.ascontiguousarray(block, dtype=np.float32))
+
+    def close(self, error: BaseException | None = None) -> None:
+        """Finish the file (or discard it when ``error`` is given)."""
+        self._sf.close()
+        if error is None:
+            self._ctx.__exit__(None, None, None)
+        else:
+            self._ctx.__exit__(type(error), error, error.__traceback__)
+
+    def __enter__(self) -> AudioWriter:
+        return self
+
+    def __exit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
+        self.close(exc)
+
+
+def save(
+    audio: Audio,
+    path: str | os.PathLike[str],
+    encoding: str | None = None,
+    seed: int = 0,
+) -> None:
+    """Write ``audio`` to ``path`` atomically.
+
+    Parameters
+    ----------
+    audio : Audio
+        What to write; samples beyond ±1.0 are clipped in integer formats.
+    path : str or os.PathLike
+        Destination; the format follows the suffix unless ``encoding`` is given.
+    encoding : str, optional
+        ``wav16`` (TPDF-dithered), ``wav24``, ``wav32f``, ``flac`` (24-bit),
+        ``flac16`` (dithered), ``mp3`` (320 kbit/s CBR), ``ogg``, ``aiff``.
+    seed : int
+        Dither seed: same audio and seed give bit-identical files.
+    """
+    with AudioWriter(path, audio.sample_rate, audio.channels, encoding, seed) as writer:
+        for start in range(0, audio.frames, BLOCK_FRAMES):
+            writer.write(audio.samples[start : start + BLOCK_FRAMES])

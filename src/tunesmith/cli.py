@@ -1,0 +1,197 @@
+"""The ``tunesmith`` command: parse, call the Python API, print.
+
+Errors a user can cause come back as one line on stderr
+(``tunesmith: error: FILE: problem``) with exit status 1 (2 for usage errors),
+never a traceback; ``--json`` prints exactly one JSON document on stdout.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from tunesmith import __version__
+from tunesmith.errors import TunesmithError, UsageError
+
+app = typer.Typer(
+    name="tunesmith",
+    help="AI music-production studio: analyse, master, mix, compose — offline, on your CPU.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+stderr = Console(stderr=True)
+stdout = Console()
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"tunesmith {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """tunesmith: an AI music-production studio that runs offline."""
+
+
+def _progress_bar(description: str, enabled: bool) -> Any:
+    """A rich progress bar on stderr when it is a terminal, else a no-op stand-in."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    if not enabled or not sys.stderr.isatty():
+        return None
+    return Progress(
+        TextColumn(f"[bold]{description}[/] {{task.description}}"),
+        BarColumn(),
+        TextColumn("{task.percentage:>3.0f}%"),
+        TimeRemainingColumn(),
+        console=stderr,
+        transient=True,
+    )
+
+
+def _fmt(value: object, unit: str = "", digits: int = 1) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}{(' ' + unit) if unit else ''}"
+    return f"{value}{(' ' + unit) if unit else ''}"
+
+
+def _print_analysis(doc: dict[str, Any]) -> None:
+    table = Table(title=doc["file"], show_header=False, title_justify="left")
+    table.add_column("measure", style="bold")
+    table.add_column("value")
+    balance = doc.get("spectral_balance_pct")
+    rows = [
+        ("Duration", _fmt(doc["duration_s"], "s", 2)),
+        ("Format", f"{doc['format']}, {doc['sample_rate_hz']} Hz, {doc['channels']} ch"),
+        ("Integrated loudness", _fmt(doc["integrated_lufs"], "LUFS")),
+        ("Short-term max", _fmt(doc["short_term_max_lufs"], "LUFS")),
+        ("Momentary max", _fmt(doc["momentary_max_lufs"], "LUFS")),
+        ("Loudness range", _fmt(doc["loudness_range_lu"], "LU")),
+        ("True peak", _fmt(doc["true_peak_dbtp"], "dBTP", 2)),
+        ("Sample peak", _fmt(doc["sample_peak_dbfs"], "dBFS", 2)),
+        ("PLR", _fmt(doc["plr_db"], "dB")),
+        ("Crest factor", _fmt(doc["crest_factor_db"], "dB")),
+        ("Tempo", _fmt(doc["tempo_bpm"], "BPM")),
+        ("Key", _fmt(doc["key"])),
+        (
+            "Spectral balance",
+            "—"
+            if not balance
+            else f"low {balance['low_pct']}% · mid {balance['mid_pct']}% · high {balance['high_pct']}%",
+        ),
+        ("Stereo width (S/M)", _fmt(doc["stereo_width_ratio"], "", 3)),
+        ("Stereo correlation", _fmt(doc["stereo_correlation"], "", 3)),
+    ]
+    for name, value in rows:
+        table.add_row(name, value)
+    stdout.print(table)
+    for note in doc.get("notes", []):
+        stdout.print(f"  [yellow]note:[/] {note}")
+
+
+def _analyze_with_progress(path: Path, musical: bool) -> Any:
+    """Run :func:`analyze_file` with a progress bar on a terminal."""
+    from tunesmith.audio.analysis import analyze_file
+
+    bar = _progress_bar("analyse", enabled=True)
+    if bar is None:
+        return analyze_file(path, musical=musical)
+    with bar:
+        task = bar.add_task(path.name, total=None)
+        return analyze_file(
+            path, musical=musical, progress=lambda done, total: bar.update(task, completed=done, total=total)
+        )
+
+
+@app.command()
+def analyze(
+    files: Annotated[
+        list[Path], typer.Argument(help="Audio files (WAV, FLAC, OGG, MP3, AIFF, …).", show_default=False)
+    ],
+    json_out: Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")] = False,
+    plot: Annotated[
+        Path | None, typer.Option("--plot", help="Write a PNG overview (waveform, loudness, spectrum).")
+    ] = None,
+    no_musical: Annotated[bool, typer.Option("--no-musical", help="Skip the tempo and key estimate (faster).")] = False,
+) -> None:
+    """Measure loudness (BS.1770-4 / EBU R128), peaks, dynamics, tempo, key, spectrum and stereo image."""
+    from tunesmith.provenance import write_recipe
+
+    if plot is not None and len(files) > 1:
+        stem, suffix = plot.stem, plot.suffix or ".png"
+        plot_paths = [plot.with_name(f"{stem}-{i + 1}{suffix}") for i in range(len(files))]
+    else:
+        plot_paths = [plot] * len(files)
+    docs: list[dict[str, Any]] = []
+    failures = 0
+    for path, plot_path in zip(files, plot_paths, strict=True):
+        try:
+            if plot_path is not None and plot_path.resolve() == path.resolve():
+                raise UsageError("--plot would overwrite the input file", plot_path)
+            result = _analyze_with_progress(path, musical=not no_musical)
+            doc = result.to_dict()
+            if plot_path is not None:
+                from tunesmith.audio.plot import plot_analysis
+
+                plot_analysis(result, plot_path)
+                write_recipe(plot_path, "analyze", {"plot": True, "musical": not no_musical}, inputs=[path])
+                doc["plot"] = str(plot_path)
+        except TunesmithError as exc:
+            failures += 1
+            stderr.print(f"tunesmith: error: {exc}", markup=False, highlight=False, soft_wrap=True)
+            doc = {"file": str(path), "error": str(exc)}
+        docs.append(doc)
+        if not json_out and "error" not in doc:
+            _print_analysis(doc)
+            if "plot" in doc:
+                stdout.print(f"  plot written to {doc['plot']}")
+    if json_out:
+        print(json.dumps(docs[0] if len(docs) == 1 else docs, indent=2))
+    if failures:
+        raise typer.Exit(1)
+
+
+def main() -> None:
+    """Console-script entry point: run the app and turn errors into one line."""
+    try:
+        app()
+    except TunesmithError as exc:
+        stderr.print(f"tunesmith: error: {exc}", markup=False, highlight=False, soft_wrap=True)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        stderr.print("tunesmith: interrupted", markup=False)
+        sys.exit(130)
+    except OSError as exc:
+        where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
+        stderr.print(f"tunesmith: error: {where}{exc.strerror or exc}", markup=False, highlight=False, soft_wrap=True)
+        sys.exit(1)
+    except Exception as exc:  # a bug: say so in one line, keep the traceback for debugging on request
+        if os.environ.get("TUNESMITH_DEBUG"):
+            raise
+        stderr.print(
+            f"tunesmith: internal error: {exc.__class__.__name__}: {exc} (set TUNESMITH_DEBUG=1 for a traceback)",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
