@@ -36,7 +36,7 @@ def sine(
     phase: float = 0.0,
 ) -> Audio:
     """A steady sine on every channel."""
-    t = np.arange(int(round(seconds * sample_rate))) / sample_rate
+    t = np.arange(round(seconds * sample_rate)) / sample_rate
     x = amplitude * np.sin(2 * np.pi * freq_hz * t + phase)
     return Audio(np.repeat(x[:, None], channels, axis=1).astype(np.float32), sample_rate)
 

@@ -75,7 +75,7 @@ def test_spectrum_level_of_full_scale_sine() -> None:
     acc = SpectrumAccumulator(48_000)
     bin_centre_hz = 171 * 48_000 / 8192  # on a bin: no scalloping loss
     acc.push(sine(bin_centre_hz, 2, 48_000, amplitude=1.0, channels=1).samples[:, 0])
-    freqs, power = acc.result()
+    _, power = acc.result()
     assert 10 * np.log10(power.max()) == pytest.approx(0.0, abs=0.5)
 
 
