@@ -176,8 +176,50 @@ def estimate_key(chroma_mean: np.ndarray) -> tuple[str, float]:
     return scores[0][1], float(scores[0][0] - scores[1][0])
 
 
+def refine_tempo(onset_env: np.ndarray, frame_rate: float, coarse_bpm: float, search: float = 0.04) -> float:
+    """Refine a tempo estimate to a fraction of an onset frame, BPM.
+
+    Tempo estimators that pick an autocorrelation peak are quantised to whole
+    onset frames per beat (about ±1 BPM near 120 BPM at 86 frames/s). Here the
+    beat period is the lag, within ``±search`` of ``coarse_bpm``, whose
+    autocorrelation summed over its first eight multiples is highest: a steady
+    pulse repeats at every multiple, so the sum pins the period to 1/20 frame.
+
+    Parameters
+    ----------
+    onset_env : numpy.ndarray
+        Onset strength per frame.
+    frame_rate : float
+        Frames per second of ``onset_env``, Hz.
+    coarse_bpm : float
+        The estimate to refine, BPM.
+    search : float
+        Relative half-width of the search range.
+
+    Returns
+    -------
+    float
+        Refined BPM (``coarse_bpm`` itself when the envelope is too short).
+    """
+    env = np.asarray(onset_env, dtype=np.float64)
+    env = env - env.mean()
+    n = len(env)
+    if n < 4 or not np.any(env):
+        return coarse_bpm
+    spec = np.fft.rfft(env, 2 * n)
+    ac = np.fft.irfft(spec.real**2 + spec.imag**2)[:n]
+    multiples = np.arange(1, 9)
+    centre = 60.0 * frame_rate / coarse_bpm
+    lags = np.arange(centre / (1 + search), centre / (1 - search), 0.05)
+    lags = lags[lags * multiples[-1] < n - 1]
+    if len(lags) == 0:
+        return coarse_bpm
+    periodicity = np.interp(lags[:, None] * multiples[None, :], np.arange(n), ac).sum(axis=1)
+    return float(60.0 * frame_rate / lags[int(np.argmax(periodicity))])
+
+
 def musical_features(mono: np.ndarray, sample_rate: int) -> tuple[MusicalFeatures, list[str]]:
-    """Estimate tempo (librosa beat tracker) and key (CQT chroma + key profiles).
+    """Estimate tempo (librosa tempogram, refined) and key (CQT chroma + key profiles).
 
     Parameters
     ----------
@@ -206,15 +248,10 @@ def musical_features(mono: np.ndarray, sample_rate: int) -> tuple[MusicalFeature
     y = resample(Audio(mono, sample_rate), ANALYSIS_SR).samples[:, 0]
     hop = 256
     onset_env = librosa.onset.onset_strength(y=y, sr=ANALYSIS_SR, hop_length=hop)
-    tempo, beats = librosa.beat.beat_track(onset_envelope=onset_env, sr=ANALYSIS_SR, hop_length=hop)
-    tempo_bpm = float(np.atleast_1d(tempo)[0])
-    if len(beats) >= 8:
-        # The tracker's tempo is quantised to whole onset frames per beat (±1 BPM
-        # near 120); a straight line through all beat times recovers the period
-        # to a fraction of a frame.
-        period = float(np.polyfit(np.arange(len(beats)), beats * hop / ANALYSIS_SR, 1)[0])
-        if period > 0 and abs(60.0 / period - tempo_bpm) < 0.1 * tempo_bpm:
-            tempo_bpm = 60.0 / period
+    # librosa's tempogram estimator (no numba: its beat tracker's cached gufuncs
+    # have been seen to corrupt when several processes compile them at once).
+    coarse = float(librosa.feature.tempo(onset_envelope=onset_env, sr=ANALYSIS_SR, hop_length=hop)[0])
+    tempo_bpm = refine_tempo(onset_env, ANALYSIS_SR / hop, coarse) if coarse > 0 else None
     chroma = librosa.feature.chroma_cqt(y=y, sr=ANALYSIS_SR, hop_length=2048)
     key, confidence = estimate_key(chroma.mean(axis=1))
-    return MusicalFeatures(round(tempo_bpm, 1) if tempo_bpm > 0 else None, key, round(confidence, 3)), notes
+    return MusicalFeatures(None if tempo_bpm is None else round(tempo_bpm, 1), key, round(confidence, 3)), notes

@@ -229,7 +229,14 @@ def _round(value: float | None, digits: int = 2) -> float | None:
     return None if value is None else round(float(value), digits)
 
 
-@numba.njit(nogil=True, cache=True, fastmath=True)
+# One explicit signature: compiled once, cached on disk, and never re-specialised
+# (concurrent processes adding signatures to one numba cache can corrupt it).
+@numba.njit(
+    "float64(float32[::1], float32[:, ::1], int64[::1], float64[::1], float64, float64, int64)",
+    nogil=True,
+    cache=True,
+    fastmath=True,
+)
 def _scan_blocks(
     ext: np.ndarray,
     phases: np.ndarray,
@@ -324,8 +331,18 @@ class TruePeakDetector:
 
     def _scan(self, ext: np.ndarray, span_peak: np.ndarray, best: float) -> float:
         """Highest interpolated sample over the blocks that could beat ``best``."""
-        order = np.argsort(-span_peak, kind="stable")
-        return float(_scan_blocks(ext, self._phases_t, order, span_peak, self._gain_bound, best, _TP_BLOCK))
+        order = np.argsort(-span_peak, kind="stable").astype(np.int64)
+        return float(
+            _scan_blocks(
+                np.ascontiguousarray(ext, dtype=np.float32),
+                self._phases_t,
+                order,
+                np.ascontiguousarray(span_peak, dtype=np.float64),
+                float(self._gain_bound),
+                float(best),
+                _TP_BLOCK,
+            )
+        )
 
     def peaks(self) -> np.ndarray:
         """Linear true peak per channel so far, including the ring-out of the last samples."""
