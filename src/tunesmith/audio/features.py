@@ -242,16 +242,16 @@ def musical_features(mono: np.ndarray, sample_rate: int) -> tuple[MusicalFeature
         return MusicalFeatures(None, None, None), notes
     import librosa  # imported here: it takes a second and only analysis needs it
 
+    from tunesmith.audio.librosa_guard import librosa_lock
     from tunesmith.audio.resample import resample
     from tunesmith.audio.types import Audio
 
     y = resample(Audio(mono, sample_rate), ANALYSIS_SR).samples[:, 0]
     hop = 256
-    onset_env = librosa.onset.onset_strength(y=y, sr=ANALYSIS_SR, hop_length=hop)
-    # librosa's tempogram estimator (no numba: its beat tracker's cached gufuncs
-    # have been seen to corrupt when several processes compile them at once).
-    coarse = float(librosa.feature.tempo(onset_envelope=onset_env, sr=ANALYSIS_SR, hop_length=hop)[0])
+    with librosa_lock():
+        onset_env = librosa.onset.onset_strength(y=y, sr=ANALYSIS_SR, hop_length=hop)
+        coarse = float(librosa.feature.tempo(onset_envelope=onset_env, sr=ANALYSIS_SR, hop_length=hop)[0])
+        chroma = librosa.feature.chroma_cqt(y=y, sr=ANALYSIS_SR, hop_length=2048)
     tempo_bpm = refine_tempo(onset_env, ANALYSIS_SR / hop, coarse) if coarse > 0 else None
-    chroma = librosa.feature.chroma_cqt(y=y, sr=ANALYSIS_SR, hop_length=2048)
     key, confidence = estimate_key(chroma.mean(axis=1))
     return MusicalFeatures(None if tempo_bpm is None else round(tempo_bpm, 1), key, round(confidence, 3)), notes
