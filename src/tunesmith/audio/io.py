@@ -212,13 +212,48 @@ class AudioReader:
             pos += block.shape[0]
             yield block
 
-    def read(self) -> Audio:
-        """Read the whole file into an :class:`Audio`."""
-        parts = list(self.blocks())
-        samples = np.concatenate(parts, axis=0) if parts else np.zeros((0, self.info.channels), np.float32)
-        if samples.shape[0] == 0:
+    def read(self, sample_rate: int | None = None) -> Audio:
+        """Read the whole file into an :class:`Audio`, optionally resampled on the way.
+
+        The samples go straight into one preallocated array (no list of blocks
+        and no second copy), so peak memory is the decoded audio itself.
+
+        Parameters
+        ----------
+        sample_rate : int, optional
+            Resample to this rate (libsoxr VHQ, streaming) while reading.
+        """
+        src_rate = self.info.sample_rate
+        rate = src_rate if sample_rate is None else int(sample_rate)
+        capacity = -(-self.info.frames * rate // src_rate) + 64
+        out = np.empty((capacity, self.info.channels), np.float32)
+        stream = None
+        if rate != src_rate:
+            import soxr
+
+            stream = soxr.ResampleStream(src_rate, rate, self.info.channels, dtype="float32", quality="VHQ")
+        filled = 0
+
+        def put(chunk: np.ndarray) -> None:
+            nonlocal out, filled
+            if filled + len(chunk) > len(out):  # the header under-stated the length (some MP3s)
+                out = np.concatenate((out, np.empty((len(chunk) + len(out) // 4, out.shape[1]), np.float32)))
+            out[filled : filled + len(chunk)] = chunk
+            filled += len(chunk)
+
+        for block in self.blocks():
+            put(block if stream is None else stream.resample_chunk(block))
+        if stream is not None:
+            put(stream.resample_chunk(np.zeros((0, self.info.channels), np.float32), last=True))
+        if filled == 0:
             raise InputFileError("holds no decodable audio", self.path)
-        return Audio(samples, self.info.sample_rate)
+        return Audio(out[:filled], rate)
+
+    def read_segment(self, start: int, frames: int) -> np.ndarray:
+        """``frames`` samples from frame ``start`` (fewer at the end of the file), ``float32``."""
+        assert self._sf is not None, "use AudioReader as a context manager"
+        self._sf.seek(max(0, start))
+        return self._sf.read(frames, dtype="float32", always_2d=True)
 
 
 def _one_line(text: str) -> str:
@@ -345,7 +380,10 @@ class AudioWriter:
             fmt = "WAVEX"  # WAVE_FORMAT_EXTENSIBLE carries the channel mask for >2 channels
         if fmt == "MP3" and (sample_rate > 48_000 or channels > 2):
             raise UsageError("MP3 holds at most 2 channels at up to 48 kHz; resample first", path)
-        self.quantizer = Quantizer(bits, dither=bits == 16, seed=seed) if bits else None
+        # 16-bit gets our seeded TPDF dither; 24-bit needs none (its noise floor is
+        # -144 dBFS), so libsndfile's own rounding of float samples is used.
+        self.quantizer = Quantizer(16, dither=True, seed=seed) if bits == 16 else None
+        self._top = 1.0 - 2.0**-23 if bits == 24 else 1.0
         self._ctx = atomic_path(self.path)
         tmp = self._ctx.__enter__()
         try:
@@ -359,10 +397,10 @@ class AudioWriter:
         """Append a ``(frames, channels)`` float block (full scale 1.0)."""
         if self.quantizer is not None:
             self._sf.write(self.quantizer(block))
-        elif self.encoding in ("mp3", "ogg"):
-            self._sf.write(np.clip(block, -1.0, 1.0))
-        else:
+        elif self.encoding == "wav32f":
             self._sf.write(np.ascontiguousarray(block, dtype=np.float32))
+        else:  # integer PCM and lossy encoders: libsndfile would wrap values beyond full scale
+            self._sf.write(np.clip(block, -1.0, self._top, dtype=np.float32))
 
     def close(self, error: BaseException | None = None) -> None:
         """Finish the file (or discard it when ``error`` is given)."""

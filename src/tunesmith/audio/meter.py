@@ -145,6 +145,19 @@ def _interpolator(factor: int) -> np.ndarray:
     return np.ascontiguousarray(np.stack(phases, axis=1)[::-1], dtype=np.float32)
 
 
+def true_peak_phases(sample_rate: int) -> tuple[np.ndarray, int]:
+    """The true-peak interpolator as ``(3, taps)`` rows (unused phases zero) and its delay.
+
+    Row p dotted with ``x[n : n + taps]`` gives the interpolated value at
+    ``n + delay + (p + 1) / factor`` samples, between samples ``n + delay`` and
+    ``n + delay + 1``. The limiter uses this to build a per-sample true-peak envelope.
+    """
+    phases = _interpolator(true_peak_oversampling(sample_rate))
+    rows = np.zeros((3, phases.shape[0]), np.float32)
+    rows[: phases.shape[1]] = phases.T
+    return rows, _TP_TAPS_PER_PHASE // 2
+
+
 def _db(x: float) -> float | None:
     return 20.0 * math.log10(x) if x > 0 else None
 
@@ -305,9 +318,7 @@ class TruePeakDetector:
         # No output of the interpolator can exceed the input peak times this.
         self._gain_bound = float(np.abs(self._phases).sum(axis=0).max())
         self._taps = self._phases.shape[0]
-        rows = np.zeros((3, self._taps), np.float32)  # the kernel takes up to 3 phases
-        rows[: self._phases.shape[1]] = self._phases.T
-        self._phases_t = rows
+        self._phases_t = true_peak_phases(sample_rate)[0]  # the kernel takes 3 phase rows
         self._history = np.zeros((channels, self._taps - 1), np.float32)
         self._history_peak = np.zeros(channels)
         self._peaks = np.zeros(channels)
@@ -509,7 +520,7 @@ class LoudnessMeter:
             return (cum_e[ends] - cum_e[ends - length]) / (bounds[ends] - bounds[ends - length])
 
         gating = windows(_MOMENTARY_SUB, _HOP_SUB)
-        integrated = _gated_mean_lufs(gating, RELATIVE_GATE_LU)
+        integrated = gated_mean_lufs(gating, RELATIVE_GATE_LU)
         momentary = _lufs(gating)
         short = windows(_SHORT_TERM_SUB, _HOP_SUB)
         short_term = _lufs(short)
@@ -567,7 +578,7 @@ class LoudnessMeter:
             self.close()
 
 
-def _gated_mean_lufs(power: np.ndarray, relative_gate_lu: float) -> float | None:
+def gated_mean_lufs(power: np.ndarray, relative_gate_lu: float) -> float | None:
     """BS.1770 two-stage gated mean of block powers, as LUFS (None if nothing passes)."""
     if power.size == 0:
         return None

@@ -1,0 +1,268 @@
+"""Look-ahead true-peak limiter and the loudness solver that drives it.
+
+The limiter works on the whole (in-memory) signal, block by block:
+
+1. **Detection**: a per-sample true-peak envelope, linked across channels: the
+   larger of each sample and the 4×-oversampled values on either side of it
+   (the same interpolator as the meter), so inter-sample overs are seen.
+2. **Gain**: the gain each sample needs, ``min(1, ceiling / (G · envelope))``,
+   is turned into a smooth gain curve in three steps: a forward minimum over
+   the look-ahead window (the gain starts falling ``lookahead`` before a peak),
+   a release that recovers exponentially, and a moving average over the
+   look-ahead window that rounds the attack. The moving average of values that
+   are each at most the need at the peak is itself at most that need, so the
+   curve never lets a detected peak through.
+3. **Loudness**: limiting lowers loudness a little, more the harder it works.
+   :class:`LoudnessSolver` finds the pre-gain ``G`` whose limited output hits
+   the target: the K-weighted energy of the input is kept per millisecond, so
+   the loudness of ``G · gain · x`` for any ``G`` costs one pass over the gain
+   curve, not a new measurement; the result is then checked by the real meter.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+
+import numba
+import numpy as np
+import scipy.ndimage as ndi
+import scipy.signal as ss
+
+from tunesmith.audio.meter import channel_weights, gated_mean_lufs, k_weighting_sos, true_peak_phases
+
+LOOKAHEAD_S = 0.002
+RELEASE_S = 0.060
+_BLOCK = 1 << 17
+_CHUNKS_PER_S = 1000  # loudness bookkeeping resolution for the solver
+_GATE_CHUNKS = 400  # 400 ms gating blocks ...
+_HOP_CHUNKS = 100  # ... every 100 ms
+
+
+@numba.njit("void(float32[::1], float32[:, ::1], int64, float32[::1])", nogil=True, cache=True)
+def _interp_peaks(ext, rows, delay, out):  # pragma: no cover - compiled
+    """Max |interpolated value| between samples ``n + delay`` and ``n + delay + 1``, per window ``n``."""
+    taps = rows.shape[1]
+    n_out = len(out)
+    block = 1024
+    acc0 = np.empty(block, np.float32)
+    acc1 = np.empty(block, np.float32)
+    acc2 = np.empty(block, np.float32)
+    for start in range(0, n_out, block):
+        m = min(block, n_out - start)
+        acc0[:m] = 0.0
+        acc1[:m] = 0.0
+        acc2[:m] = 0.0
+        for k in range(taps):
+            c0 = rows[0, k]
+            c1 = rows[1, k]
+            c2 = rows[2, k]
+            seg = ext[start + k : start + k + m]
+            for i in range(m):
+                v = seg[i]
+                acc0[i] += c0 * v
+                acc1[i] += c1 * v
+                acc2[i] += c2 * v
+        for i in range(m):
+            out[start + i] = max(abs(acc0[i]), abs(acc1[i]), abs(acc2[i]))
+
+
+def true_peak_envelope(x: np.ndarray, sample_rate: int) -> np.ndarray:
+    """Per-sample true-peak envelope of ``(frames, channels)`` audio, linked over channels.
+
+    ``env[s]`` is the largest of ``|x[s]|`` and the oversampled values in the
+    intervals just before and after sample ``s``, over all channels. ``float32``,
+    computed block by block (memory: the result plus one block).
+    """
+    rows, delay = true_peak_phases(sample_rate)
+    taps = rows.shape[1]
+    frames, channels = x.shape
+    env = np.zeros(frames, np.float32)
+    for s0 in range(0, frames, _BLOCK):
+        s1 = min(frames, s0 + _BLOCK)
+        # Interval (a, a + 1) comes from window n = a - delay; intervals a = s0-1 .. s1-1 are needed.
+        lo, hi = s0 - 1 - delay, s1 - 1 - delay + taps  # sample range the windows read
+        for c in range(channels):
+            seg = np.zeros(hi - lo, np.float32)
+            src_lo, src_hi = max(lo, 0), min(hi, frames)
+            if src_lo < src_hi:
+                seg[src_lo - lo : src_hi - lo] = x[src_lo:src_hi, c]
+            between = np.empty(s1 - s0 + 1, np.float32)  # interval a = s0 - 1 + i
+            _interp_peaks(seg, rows, np.int64(delay), between)
+            peak = np.maximum(np.maximum(between[:-1], between[1:]), np.abs(x[s0:s1, c]))
+            np.maximum(env[s0:s1], peak, out=env[s0:s1])
+    return env
+
+
+@numba.njit("void(float32[::1], float64, float32[::1])", nogil=True, cache=True)
+def _release(need, coeff, state):  # pragma: no cover - compiled
+    """In place: follow drops at once, recover towards the need with a one-pole release."""
+    s = state[0]
+    for i in range(len(need)):
+        v = need[i]
+        if v < s:
+            s = v
+        else:
+            s = v + coeff * (s - v)
+        need[i] = s
+    state[0] = s
+
+
+def _gain_curve(
+    ahead: np.ndarray, n: int, limit: float, lookahead: int, release: float, state: np.ndarray, history: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Gains for ``n`` samples from their envelope plus ``lookahead - 1`` samples beyond.
+
+    ``state`` (release follower) is updated in place; ``history`` holds the
+    released need of the previous ``lookahead - 1`` samples and is returned renewed.
+    """
+    L = lookahead
+    with np.errstate(divide="ignore"):
+        need = np.minimum(np.float32(1.0), np.float32(limit) / np.maximum(ahead, np.float32(1e-12)))
+    if len(need) < n + L - 1:  # past the end nothing needs limiting
+        need = np.concatenate((need, np.ones(n + L - 1 - len(need), np.float32)))
+    # Forward minimum over [i, i + L - 1].
+    fwd = ndi.minimum_filter1d(need, size=L, origin=-(L // 2), mode="nearest")[:n]
+    fwd = np.ascontiguousarray(fwd, dtype=np.float32)
+    _release(fwd, release, state)
+    if L == 1:
+        return fwd, history
+    ext = np.concatenate((history, fwd))
+    csum = np.concatenate(([0.0], np.cumsum(ext, dtype=np.float64)))
+    gain = ((csum[L:] - csum[:-L]) / L).astype(np.float32)
+    return gain, ext[-(L - 1) :]
+
+
+class LimiterCurve:
+    """The limiter's gain curve for a given pre-gain and ceiling.
+
+    Parameters
+    ----------
+    envelope : numpy.ndarray
+        From :func:`true_peak_envelope`.
+    sample_rate : int
+        Hz.
+    pre_gain_db : float
+        Gain applied before the limiter, dB.
+    ceiling_dbtp : float
+        Highest allowed true peak after the limiter, dBTP.
+    """
+
+    def __init__(self, envelope: np.ndarray, sample_rate: int, pre_gain_db: float, ceiling_dbtp: float) -> None:
+        self.envelope = envelope
+        self.sample_rate = sample_rate
+        self.lookahead = max(2, round(LOOKAHEAD_S * sample_rate))
+        self.release = math.exp(-1.0 / (RELEASE_S * sample_rate))
+        self.pre_gain = 10.0 ** (pre_gain_db / 20.0)
+        self.ceiling = 10.0 ** (ceiling_dbtp / 20.0)
+
+    def blocks(self, block: int = _BLOCK) -> Iterator[tuple[int, np.ndarray]]:
+        """Yield ``(start, gain)`` for consecutive blocks; gains exclude the pre-gain, ``float32``."""
+        env = self.envelope
+        n = len(env)
+        L = self.lookahead
+        state = np.ones(1, np.float32)
+        history = np.ones(L - 1, np.float32)
+        limit = self.ceiling / self.pre_gain
+        for s0 in range(0, n, block):
+            s1 = min(n, s0 + block)
+            gain, history = _gain_curve(env[s0 : min(n, s1 + L - 1)], s1 - s0, limit, L, self.release, state, history)
+            yield s0, gain
+
+
+class LoudnessSolver:
+    """Predict the integrated loudness of ``G · gain · x`` without re-measuring ``x``.
+
+    The K-weighted energy of ``x`` and its true-peak envelope are kept per group
+    of 16 samples; the limiter's gain curve is then computed at that coarser
+    rate (same look-ahead and release in seconds), which makes one prediction
+    cost a few milliseconds. Gating blocks are 400 ms to within one group. The
+    prediction is within a few hundredths of a LU of the meter, which has the
+    final word.
+
+    Parameters
+    ----------
+    x : numpy.ndarray
+        Pre-limiter audio, ``(frames, channels)``.
+    envelope : numpy.ndarray
+        Its true-peak envelope (:func:`true_peak_envelope`).
+    sample_rate : int
+        Hz.
+    """
+
+    GROUP = 16
+
+    def __init__(self, x: np.ndarray, envelope: np.ndarray, sample_rate: int) -> None:
+        frames, channels = x.shape
+        self.sample_rate = sample_rate
+        g = self.GROUP
+        n_groups = frames // g
+        sos = k_weighting_sos(sample_rate)
+        weights = channel_weights(channels)
+        energy = np.zeros((channels, n_groups))
+
+        def k_energy(c: int) -> None:
+            # float32 filtering halves the memory traffic; this is an estimate anyway.
+            sos32, zi = sos.astype(np.float32), np.zeros((sos.shape[0], 2), np.float32)
+            for s0 in range(0, n_groups * g, _BLOCK):
+                s1 = min(n_groups * g, s0 + _BLOCK)
+                y, zi = ss.sosfilt(sos32, x[s0:s1, c], zi=zi)
+                energy[c, s0 // g : s1 // g] = np.square(y, dtype=np.float64).reshape(-1, g).sum(axis=1)
+
+        with ThreadPoolExecutor(max(1, min(channels, os.cpu_count() or 1))) as pool:
+            list(pool.map(k_energy, range(channels)))
+        self.energy = weights @ energy
+        self.envelope = envelope[: n_groups * g].reshape(n_groups, g).max(axis=1)
+        self.gate = max(1, round(0.4 * sample_rate / g))
+        self.hop = max(1, round(0.1 * sample_rate / g))
+
+    def integrated_lufs(self, pre_gain_db: float, ceiling_dbtp: float | None) -> float | None:
+        """Predicted integrated loudness after ``pre_gain_db`` and the limiter (None: no limiter), LUFS."""
+        energy = self.energy * 10.0 ** (pre_gain_db / 10.0)
+        if ceiling_dbtp is not None:
+            g = self.GROUP
+            lookahead = max(1, round(LOOKAHEAD_S * self.sample_rate / g))
+            release = math.exp(-g / (RELEASE_S * self.sample_rate))
+            limit = 10.0 ** ((ceiling_dbtp - pre_gain_db) / 20.0)
+            env = self.envelope
+            gain, _ = _gain_curve(
+                env, len(env), limit, lookahead, release, np.ones(1, np.float32), np.ones(lookahead - 1, np.float32)
+            )
+            energy = energy * gain.astype(np.float64) ** 2
+        if len(energy) < self.gate:
+            return None
+        csum = np.concatenate(([0.0], np.cumsum(energy)))
+        ends = np.arange(self.gate, len(energy) + 1, self.hop)
+        return gated_mean_lufs((csum[ends] - csum[ends - self.gate]) / (self.gate * self.GROUP), -10.0)
+
+    def solve(
+        self,
+        target_lufs: float,
+        ceiling_dbtp: float,
+        start_gain_db: float,
+        tolerance_lu: float = 0.005,
+        max_steps: int = 12,
+    ) -> float:
+        """Pre-gain (dB) whose limited output is predicted to read ``target_lufs``.
+
+        Secant steps on loudness against gain (the slope falls from 1 LU/dB
+        towards 0 as the limiter works harder).
+        """
+        gain_db = start_gain_db
+        predicted = self.integrated_lufs(gain_db, ceiling_dbtp)
+        previous: tuple[float, float] | None = None
+        for _ in range(max_steps):
+            if predicted is None:
+                break
+            error = target_lufs - predicted
+            if abs(error) <= tolerance_lu:
+                break
+            slope = 1.0
+            if previous is not None and abs(gain_db - previous[0]) > 1e-9:
+                slope = min(max((predicted - previous[1]) / (gain_db - previous[0]), 0.05), 1.0)
+            previous = (gain_db, predicted)
+            gain_db += float(np.clip(error / slope, -24.0, 24.0))
+            predicted = self.integrated_lufs(gain_db, ceiling_dbtp)
+        return gain_db
