@@ -167,6 +167,128 @@ def analyze(
         raise typer.Exit(1)
 
 
+@app.command("master")
+def master_cmd(
+    input_file: Annotated[Path, typer.Argument(metavar="IN", help="The finished mix (stereo or mono).")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Where to write the master.")],
+    target: Annotated[
+        str | None,
+        typer.Option(help="streaming, apple, youtube, cd, club, broadcast, or LUFS (e.g. -12). Default: streaming."),
+    ] = None,
+    ceiling: Annotated[float | None, typer.Option(help="True-peak ceiling in dBTP (overrides the preset's).")] = None,
+    reference: Annotated[
+        list[Path] | None, typer.Option("--reference", help="Reference track(s) to match; repeat for several.")
+    ] = None,
+    style: Annotated[
+        str, typer.Option(help="Tonal target without a reference: auto, balanced, warm, bright, punchy.")
+    ] = "auto",
+    intensity: Annotated[float, typer.Option(help="How hard the glue compression works, 0..1.")] = 0.5,
+    width: Annotated[
+        float, typer.Option(help="Stereo width, 0..2 (1 = unchanged; bass below 120 Hz is always mono).")
+    ] = 1.0,
+    fmt: Annotated[
+        str | None, typer.Option("--format", help="wav16, wav24, wav32f, flac or mp3 (default: from the suffix).")
+    ] = None,
+    sample_rate: Annotated[
+        int | None, typer.Option("--sample-rate", help="Output sample rate in Hz (default: keep).")
+    ] = None,
+    report: Annotated[Path | None, typer.Option("--report", help="Write an HTML report with plots.")] = None,
+    preview: Annotated[
+        Path | None,
+        typer.Option("--preview", help="Write a loudness-matched A/B clip (loudest 30 s: original, then master)."),
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Dither seed (same input + options + seed = identical output).")] = 0,
+    json_out: Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")] = False,
+) -> None:
+    """Master a finished mix: tonal EQ, width, glue, loudness to target and true-peak limiting."""
+    from tunesmith.atomic import check_not_input
+    from tunesmith.master import MasterSettings, master
+    from tunesmith.provenance import write_recipe
+
+    references = [str(r) for r in reference or []]
+    inputs = [input_file, *[Path(r) for r in references]]
+    for extra_out in (report, preview):
+        if extra_out is not None:
+            check_not_input(extra_out, inputs)
+            if extra_out.resolve() == output.resolve():
+                raise UsageError("--report/--preview must not be the output file itself", extra_out)
+    settings = MasterSettings(
+        target=target,
+        ceiling_dbtp=ceiling,
+        references=references,
+        style=style,
+        intensity=intensity,
+        width=width,
+        encoding=fmt,
+        sample_rate=sample_rate,
+        seed=seed,
+    )
+    bar = _progress_bar("master", enabled=True)
+    if bar is not None:
+        with bar:
+            task = bar.add_task(input_file.name, total=1.0)
+            result, extra = master(
+                input_file,
+                output,
+                settings,
+                progress=lambda stage, done: bar.update(task, completed=done, description=stage),
+                output_spectrum=report is not None,
+            )
+    else:
+        result, extra = master(input_file, output, settings, output_spectrum=report is not None)
+    parameters = {
+        "target": result.target,
+        "style": settings.style,
+        "intensity": intensity,
+        "width": width,
+        "format": result.settings["format"],
+        "sample_rate_hz": result.sample_rate_hz,
+        "references": references,
+    }
+    write_recipe(output, "master", parameters, inputs=inputs, seed=seed)
+    result.files["output"] = str(output)
+    if preview is not None:
+        from tunesmith.master.preview import write_preview
+
+        result.files["preview"] = str(preview)
+        matched = write_preview(input_file, output, preview, extra["input_momentary_lufs"], extra["sample_rate"])
+        write_recipe(preview, "master-preview", {**parameters, **matched}, inputs=[input_file, output], seed=seed)
+    if report is not None:
+        from tunesmith.master.report import write_report_html
+
+        result.files["report"] = str(report)
+        write_report_html(result, report)
+        write_recipe(report, "master-report", parameters, inputs=[input_file, output], seed=seed)
+    if json_out:
+        print(json.dumps(result.to_dict(), indent=2))
+        return
+    i, o = result.input_loudness, result.output_loudness
+    table = Table(title=f"{input_file} → {output}", title_justify="left")
+    table.add_column("")
+    table.add_column("input", justify="right")
+    table.add_column("master", justify="right")
+    for name, key, unit in (
+        ("Integrated", "integrated_lufs", "LUFS"),
+        ("True peak", "true_peak_dbtp", "dBTP"),
+        ("Loudness range", "loudness_range_lu", "LU"),
+        ("PLR", "plr_db", "dB"),
+    ):
+        table.add_row(name, _fmt(i[key], unit, 2), _fmt(o[key], unit, 2))
+    stdout.print(table)
+    t = result.target
+    stdout.print(
+        f"target {t['name']} {t['integrated_lufs']} LUFS / {t['ceiling_dbtp']} dBTP · tonal target {result.style} · "
+        f"limiter max {result.limiter_reduction_db['max']} dB · {result.seconds} s"
+    )
+    for w in result.warnings:
+        stdout.print(f"  [yellow]warning:[/] {w}", highlight=False)
+    for n in result.notes:
+        stdout.print(f"  note: {n}", highlight=False)
+    for kind in ("preview", "report"):
+        if kind in result.files:
+            stdout.print(f"  {kind} written to {result.files[kind]}")
+
+
 def main() -> None:
     """Console-script entry point: run the app and turn errors into one line."""
     try:

@@ -39,7 +39,7 @@ from tunesmith.audio.types import MAX_SAMPLE_RATE_HZ, MIN_SAMPLE_RATE_HZ
 from tunesmith.errors import InputFileError, UsageError
 from tunesmith.master import fir, tonal
 from tunesmith.master.dynamics import GlueCompressor, GlueSettings
-from tunesmith.master.limiter import LimiterCurve, LoudnessSolver, true_peak_envelope
+from tunesmith.master.limiter import RELEASES_S, LimiterCurve, LoudnessSolver, true_peak_envelope
 from tunesmith.master.targets import Target, parse_target
 
 BLOCK = 1 << 17
@@ -160,6 +160,8 @@ class _Spectra:
     mid_db: np.ndarray
     side_db: np.ndarray | None
     loudness: Loudness
+    mid_freqs: np.ndarray
+    mid_power: np.ndarray
 
 
 def _analyse_blocks(blocks: Any, sample_rate: int, channels: int, true_peak: bool = True) -> _Spectra:
@@ -178,9 +180,9 @@ def _analyse_blocks(blocks: Any, sample_rate: int, channels: int, true_peak: boo
         loudness = meter.result()
     finally:
         meter.close()
-    mid_db = tonal.band_levels_db(*mid_acc.result())
+    mid_freqs, mid_power = mid_acc.result()
     side_db = tonal.band_levels_db(*side_acc.result()) if side_acc is not None else None
-    return _Spectra(mid_db, side_db, loudness)
+    return _Spectra(tonal.band_levels_db(mid_freqs, mid_power), side_db, loudness, mid_freqs, mid_power)
 
 
 def _array_blocks(x: np.ndarray, block: int = BLOCK) -> Any:
@@ -225,6 +227,32 @@ def _input_warnings(lo: Loudness, spectra: _Spectra, x: np.ndarray) -> list[str]
     return warnings
 
 
+def _fit_band_gains(
+    gains: np.ndarray, spectra: _Spectra, limits: tonal.EqLimits, taps: int, grid_fft: int, rate: int, rounds: int = 3
+) -> np.ndarray:
+    """Adjust band gains so that the FIR actually built lands the input's bands where intended.
+
+    A band's level after the filter is the integral of the filter's response over
+    the input's spectrum in that band, not the gain at the band centre: steep
+    moves between neighbouring bands, and low bands narrower than the FIR's
+    resolution, fall short. Each round designs the filter, predicts the output
+    bands from the input's fine spectrum and corrects the band gains by what is
+    still missing (within the same limits).
+    """
+    intended = spectra.mid_db + gains
+    grid_freqs = np.fft.rfftfreq(grid_fft, 1.0 / rate)
+    floor = np.nanmax(spectra.mid_db) - 60.0
+    empty = ~np.isfinite(spectra.mid_db) | (np.nan_to_num(spectra.mid_db, nan=-np.inf) < floor)
+    for _ in range(rounds):
+        h = fir.minimum_phase_fir(fir.magnitude_on_grid(tonal.BAND_CENTRES_HZ, gains, grid_fft, rate), taps)
+        response = np.interp(spectra.mid_freqs, grid_freqs, np.abs(np.fft.rfft(h, grid_fft)) ** 2)
+        predicted = tonal.band_levels_db(spectra.mid_freqs, spectra.mid_power * response)
+        residual = np.nan_to_num(tonal.normalised_difference(intended, predicted), nan=0.0)
+        gains = np.clip(gains + residual, -limits.max_cut_db, limits.max_boost_db)
+        gains[empty] = np.minimum(gains[empty], 0.0)
+    return gains
+
+
 def _report_bands(gains: np.ndarray) -> dict[str, float]:
     return {f"{c:.0f}": round(float(g), 2) for c, g in zip(tonal.BAND_CENTRES_HZ, gains, strict=True)}
 
@@ -234,6 +262,7 @@ def master(
     output_path: str | os.PathLike[str],
     settings: MasterSettings | None = None,
     progress: Callable[[str, float], None] | None = None,
+    output_spectrum: bool = False,
 ) -> tuple[MasterReport, dict[str, Any]]:
     """Master ``input_path`` into ``output_path``.
 
@@ -247,6 +276,8 @@ def master(
         Target, ceiling, references, style, intensity, width, format, rate.
     progress : callable, optional
         Called as ``progress(stage, fraction_done)``.
+    output_spectrum : bool
+        Also analyse the written master's spectrum (for the HTML report).
 
     Returns
     -------
@@ -328,6 +359,7 @@ def master(
     taps = 1 << max(11, math.ceil(math.log2(0.1 * rate)))
     grid_fft = 4 * taps
     freqs = np.fft.rfftfreq(grid_fft, 1.0 / rate)
+    mid_gain = _fit_band_gains(mid_gain, spectra_in, limits, taps, grid_fft, rate)
     mid_db_grid = fir.magnitude_on_grid(tonal.BAND_CENTRES_HZ, mid_gain, grid_fft, rate)
     responses = [fir.minimum_phase_fir(mid_db_grid, taps)]
     if channels == 2:
@@ -360,23 +392,44 @@ def master(
         raise InputFileError("nothing to master: the processed signal is silent", input_path)
     aim_lufs = target.lufs
     ceiling = target.ceiling_dbtp - TP_MARGIN_DB
-    gain_db = solver.solve(aim_lufs, ceiling, target.lufs - pre)
+    # The longest (cleanest) release that can reach the target.
+    release_s = RELEASES_S[-1]
+    for candidate in RELEASES_S:
+        gain_db, predicted = solver.solve(aim_lufs, ceiling, target.lufs - pre, candidate)
+        if predicted is not None and predicted >= target.lufs - 0.02:
+            release_s = candidate
+            break
+    if release_s != RELEASES_S[0]:
+        notes.append(f"limiter release shortened to {1000 * release_s:.0f} ms to reach {target.lufs:g} LUFS")
     changes_samples = encoding in ("wav16", "flac16", "mp3")
-    for _attempt in range(6):
+    committed: tuple[float, float, list[float]] | None = None  # limiter stages already applied to x
+    for _attempt in range(8):
         step("writing", 0.8)
-        curve = LimiterCurve(envelope, rate, gain_db, ceiling)
+        curve = LimiterCurve(envelope, rate, gain_db, ceiling, release_s)
         lo_out, gr_stats = _render(x, curve, output_path, encoding, settings.seed)
         if changes_samples:  # dither or the encoder changed the samples: measure the file itself
             lo_out = _measure_file(output_path)
         over = (lo_out.true_peak_dbtp or -200.0) - target.ceiling_dbtp
         error = target.lufs - (lo_out.integrated_lufs if lo_out.integrated_lufs is not None else target.lufs)
-        if over > 0:
+        if over > 0 and not changes_samples:
+            # Heavy limiting modulates the signal enough to push a few oversampled
+            # peaks back over. Commit this stage and limit its output again: the
+            # second stage works by a fraction of a dB, so its own modulation is tiny.
+            committed = _combine(committed, gr_stats)
+            _apply(x, curve)
+            envelope = true_peak_envelope(x, rate)
+            solver = LoudnessSolver(x, envelope, rate)
+            gain_db, _ = solver.solve(target.lufs, ceiling, 0.0, release_s)
+            aim_lufs = target.lufs
+            continue
+        if over > 0:  # the encoder or dither overshot: aim lower
             ceiling -= over + 0.02
         elif abs(error) <= LOUDNESS_TOLERANCE_LU:
             break
         else:
             aim_lufs += error
-        gain_db = solver.solve(aim_lufs, ceiling, gain_db)
+        gain_db, _ = solver.solve(aim_lufs, ceiling, gain_db, release_s)
+    gr_stats = _combine(committed, gr_stats)
     gr_min_db, gr_sum_db, series_gr = gr_stats
     if lo_out.true_peak_dbtp is not None and lo_out.true_peak_dbtp > target.ceiling_dbtp:
         warnings.append(f"true peak {lo_out.true_peak_dbtp:.2f} dBTP is above the ceiling")
@@ -424,8 +477,30 @@ def master(
             "limiter_gain_db": series_gr,
         },
     )
-    extra = {"input_short_term": lo_in.short_term_lufs, "output_short_term": lo_out.short_term_lufs}
+    if output_spectrum:
+        with AudioReader(output_path) as reader:
+            out_mid = _analyse_blocks(reader.blocks(), rate, channels, true_peak=False).mid_db
+        report.spectra["output_mid_db"] = np.nan_to_num(out_mid, nan=-120.0).tolist()
+    extra = {"input_momentary_lufs": lo_in.momentary_lufs, "sample_rate": rate}
     return report, extra
+
+
+def _combine(
+    a: tuple[float, float, list[float]] | None, b: tuple[float, float, list[float]]
+) -> tuple[float, float, list[float]]:
+    """Limiter statistics of two stages in series (gains in dB add)."""
+    if a is None:
+        return b
+    n = min(len(a[2]), len(b[2]))
+    series = [a[2][i] + b[2][i] for i in range(n)]
+    return min(series, default=0.0), a[1] + b[1], series
+
+
+def _apply(x: np.ndarray, curve: LimiterCurve) -> None:
+    """Multiply ``x`` in place by the curve's pre-gain and gain."""
+    pre_gain = np.float32(curve.pre_gain)
+    for s0, gain in curve.blocks():
+        x[s0 : s0 + len(gain)] *= (gain * pre_gain)[:, None]
 
 
 def _render(

@@ -6,12 +6,14 @@ The limiter works on the whole (in-memory) signal, block by block:
    larger of each sample and the 4×-oversampled values on either side of it
    (the same interpolator as the meter), so inter-sample overs are seen.
 2. **Gain**: the gain each sample needs, ``min(1, ceiling / (G · envelope))``,
-   is turned into a smooth gain curve in three steps: a forward minimum over
-   the look-ahead window (the gain starts falling ``lookahead`` before a peak),
-   a release that recovers exponentially, and a moving average over the
-   look-ahead window that rounds the attack. The moving average of values that
-   are each at most the need at the peak is itself at most that need, so the
-   curve never lets a detected peak through.
+   is turned into a smooth gain curve in three steps: a minimum over the
+   look-ahead window widened by a short hold on both sides (the gain starts
+   falling ``lookahead`` before a peak and is flat around it), a release that
+   recovers exponentially, and a moving average over the look-ahead window that
+   rounds the attack. A moving average of values that are each at most the
+   need at the peak is itself at most that need, so the curve never lets a
+   detected peak through, and the flat stretch keeps the gain from modulating
+   the oversampled peak back up.
 3. **Loudness**: limiting lowers loudness a little, more the harder it works.
    :class:`LoudnessSolver` finds the pre-gain ``G`` whose limited output hits
    the target: the K-weighted energy of the input is kept per millisecond, so
@@ -35,6 +37,11 @@ from tunesmith.audio.meter import channel_weights, gated_mean_lufs, k_weighting_
 
 LOOKAHEAD_S = 0.002
 RELEASE_S = 0.060
+#: Shorter releases the limiter may fall back to when a loud target needs them:
+#: louder, at the cost of more distortion, so only as short as the target needs.
+RELEASES_S = (0.060, 0.030, 0.015, 0.008)
+#: The most the solver adds on top of the gain that would reach the target unlimited, dB.
+MAX_EXTRA_GAIN_DB = 30.0
 _BLOCK = 1 << 17
 _CHUNKS_PER_S = 1000  # loudness bookkeeping resolution for the solver
 _GATE_CHUNKS = 400  # 400 ms gating blocks ...
@@ -102,33 +109,56 @@ def _release(need, coeff, state):  # pragma: no cover - compiled
     s = state[0]
     for i in range(len(need)):
         v = need[i]
-        if v < s:
-            s = v
-        else:
-            s = v + coeff * (s - v)
+        s = v if v < s else v + coeff * (s - v)
         need[i] = s
     state[0] = s
 
 
-def _gain_curve(
-    ahead: np.ndarray, n: int, limit: float, lookahead: int, release: float, state: np.ndarray, history: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """Gains for ``n`` samples from their envelope plus ``lookahead - 1`` samples beyond.
+#: Samples on each side of a peak over which the gain is held flat: the
+#: interpolator reads 10 samples either way, and a gain that is still ramping
+#: there would modulate the oversampled peak back over the ceiling.
+HOLD = 12
 
-    ``state`` (release follower) is updated in place; ``history`` holds the
-    released need of the previous ``lookahead - 1`` samples and is returned renewed.
+
+def _gain_curve(
+    env: np.ndarray,
+    s0: int,
+    n: int,
+    limit: float,
+    lookahead: int,
+    hold: int,
+    release: float,
+    state: np.ndarray,
+    history: np.ndarray | None,
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Gains for samples ``s0 .. s0 + n - 1`` of the envelope ``env``.
+
+    The need of each sample is spread over ``[i - hold, i + lookahead - 1 + hold]``
+    by a minimum filter, released, and averaged over ``lookahead`` samples, so
+    the gain is at most a peak's need from ``hold`` samples before it to
+    ``hold`` after. ``state`` (release follower) is updated in place;
+    ``history`` holds the released need of the previous ``lookahead - 1``
+    samples and is returned renewed; None at the start of the signal, where the
+    gain is taken to have already been at the first sample's level (there is no
+    "before" in which to ramp down).
     """
     L = lookahead
+    width = L + 2 * hold
+    lo, hi = s0 - hold, s0 + n + L - 1 + hold
+    ahead = env[max(lo, 0) : min(hi, len(env))]
     with np.errstate(divide="ignore"):
         need = np.minimum(np.float32(1.0), np.float32(limit) / np.maximum(ahead, np.float32(1e-12)))
-    if len(need) < n + L - 1:  # past the end nothing needs limiting
-        need = np.concatenate((need, np.ones(n + L - 1 - len(need), np.float32)))
-    # Forward minimum over [i, i + L - 1].
-    fwd = ndi.minimum_filter1d(need, size=L, origin=-(L // 2), mode="nearest")[:n]
+    if lo < 0 or hi > len(env):  # outside the signal nothing needs limiting
+        need = np.concatenate(
+            (np.ones(max(0, -lo), np.float32), need, np.ones(max(0, hi - len(env)), np.float32))
+        )
+    fwd = ndi.minimum_filter1d(need, size=width, origin=-(width // 2), mode="nearest")[:n]
     fwd = np.ascontiguousarray(fwd, dtype=np.float32)
     _release(fwd, release, state)
     if L == 1:
         return fwd, history
+    if history is None:
+        history = np.full(L - 1, fwd[0] if len(fwd) else 1.0, np.float32)
     ext = np.concatenate((history, fwd))
     csum = np.concatenate(([0.0], np.cumsum(ext, dtype=np.float64)))
     gain = ((csum[L:] - csum[:-L]) / L).astype(np.float32)
@@ -148,13 +178,22 @@ class LimiterCurve:
         Gain applied before the limiter, dB.
     ceiling_dbtp : float
         Highest allowed true peak after the limiter, dBTP.
+    release_s : float
+        Release time constant, s.
     """
 
-    def __init__(self, envelope: np.ndarray, sample_rate: int, pre_gain_db: float, ceiling_dbtp: float) -> None:
+    def __init__(
+        self,
+        envelope: np.ndarray,
+        sample_rate: int,
+        pre_gain_db: float,
+        ceiling_dbtp: float,
+        release_s: float = RELEASE_S,
+    ) -> None:
         self.envelope = envelope
         self.sample_rate = sample_rate
         self.lookahead = max(2, round(LOOKAHEAD_S * sample_rate))
-        self.release = math.exp(-1.0 / (RELEASE_S * sample_rate))
+        self.release = math.exp(-1.0 / (release_s * sample_rate))
         self.pre_gain = 10.0 ** (pre_gain_db / 20.0)
         self.ceiling = 10.0 ** (ceiling_dbtp / 20.0)
 
@@ -164,11 +203,11 @@ class LimiterCurve:
         n = len(env)
         L = self.lookahead
         state = np.ones(1, np.float32)
-        history = np.ones(L - 1, np.float32)
+        history: np.ndarray | None = None
         limit = self.ceiling / self.pre_gain
         for s0 in range(0, n, block):
             s1 = min(n, s0 + block)
-            gain, history = _gain_curve(env[s0 : min(n, s1 + L - 1)], s1 - s0, limit, L, self.release, state, history)
+            gain, history = _gain_curve(env, s0, s1 - s0, limit, L, HOLD, self.release, state, history)
             yield s0, gain
 
 
@@ -218,17 +257,20 @@ class LoudnessSolver:
         self.gate = max(1, round(0.4 * sample_rate / g))
         self.hop = max(1, round(0.1 * sample_rate / g))
 
-    def integrated_lufs(self, pre_gain_db: float, ceiling_dbtp: float | None) -> float | None:
+    def integrated_lufs(
+        self, pre_gain_db: float, ceiling_dbtp: float | None, release_s: float = RELEASE_S
+    ) -> float | None:
         """Predicted integrated loudness after ``pre_gain_db`` and the limiter (None: no limiter), LUFS."""
         energy = self.energy * 10.0 ** (pre_gain_db / 10.0)
         if ceiling_dbtp is not None:
             g = self.GROUP
             lookahead = max(1, round(LOOKAHEAD_S * self.sample_rate / g))
-            release = math.exp(-g / (RELEASE_S * self.sample_rate))
+            release = math.exp(-g / (release_s * self.sample_rate))
             limit = 10.0 ** ((ceiling_dbtp - pre_gain_db) / 20.0)
             env = self.envelope
+            hold = -(-HOLD // g)
             gain, _ = _gain_curve(
-                env, len(env), limit, lookahead, release, np.ones(1, np.float32), np.ones(lookahead - 1, np.float32)
+                env, 0, len(env), limit, lookahead, hold, release, np.ones(1, np.float32), None
             )
             energy = energy * gain.astype(np.float64) ** 2
         if len(energy) < self.gate:
@@ -242,16 +284,19 @@ class LoudnessSolver:
         target_lufs: float,
         ceiling_dbtp: float,
         start_gain_db: float,
+        release_s: float = RELEASE_S,
         tolerance_lu: float = 0.005,
-        max_steps: int = 12,
-    ) -> float:
-        """Pre-gain (dB) whose limited output is predicted to read ``target_lufs``.
+        max_steps: int = 14,
+    ) -> tuple[float, float | None]:
+        """Pre-gain (dB) whose limited output is predicted to read ``target_lufs``, and that prediction.
 
         Secant steps on loudness against gain (the slope falls from 1 LU/dB
-        towards 0 as the limiter works harder).
+        towards 0 as the limiter works harder). When more gain no longer makes
+        the output louder (the limiter has saturated) the loudest point found is
+        returned, so the caller can say the target is out of reach.
         """
         gain_db = start_gain_db
-        predicted = self.integrated_lufs(gain_db, ceiling_dbtp)
+        predicted = self.integrated_lufs(gain_db, ceiling_dbtp, release_s)
         previous: tuple[float, float] | None = None
         for _ in range(max_steps):
             if predicted is None:
@@ -261,8 +306,15 @@ class LoudnessSolver:
                 break
             slope = 1.0
             if previous is not None and abs(gain_db - previous[0]) > 1e-9:
-                slope = min(max((predicted - previous[1]) / (gain_db - previous[0]), 0.05), 1.0)
+                slope = (predicted - previous[1]) / (gain_db - previous[0])
+                if error > 0 and slope < 0.02:  # saturated: more gain only adds distortion
+                    if previous[1] > predicted:
+                        gain_db, predicted = previous
+                    break
+                slope = min(max(slope, 0.05), 1.0)
             previous = (gain_db, predicted)
-            gain_db += float(np.clip(error / slope, -24.0, 24.0))
-            predicted = self.integrated_lufs(gain_db, ceiling_dbtp)
-        return gain_db
+            gain_db = float(min(gain_db + np.clip(error / slope, -24.0, 24.0), start_gain_db + MAX_EXTRA_GAIN_DB))
+            if previous is not None and gain_db == previous[0]:
+                break
+            predicted = self.integrated_lufs(gain_db, ceiling_dbtp, release_s)
+        return gain_db, predicted

@@ -141,8 +141,10 @@ class EqLimits:
 
 #: Style targets are a direction, not a measurement of this song: move gently.
 STYLE_LIMITS = EqLimits(max_boost_db=4.0, max_cut_db=5.0, amount=0.6, smoothing_bands=5)
-#: A reference is the song's own target: follow it closely.
-REFERENCE_LIMITS = EqLimits(max_boost_db=10.0, max_cut_db=12.0, amount=1.0, smoothing_bands=1)
+#: A reference is the song's own target, chosen by the user: follow it closely. Real
+#: songs differ by up to ±20 dB in the outermost bands, so the limits are wide; the
+#: never-boost-what-is-not-there rule still protects empty bands.
+REFERENCE_LIMITS = EqLimits(max_boost_db=18.0, max_cut_db=24.0, amount=1.0, smoothing_bands=1)
 
 
 def correction_db(
