@@ -29,7 +29,13 @@ $(STAMP): pyproject.toml
 
 demo: install
 	$(BIN)/tunesmith analyze src/tunesmith/data/example.ogg --plot demo/example-analysis.png
-	@echo "Plot written to demo/example-analysis.png"
+	$(BIN)/tunesmith master src/tunesmith/data/example.ogg -o demo/example-master.wav --target streaming \
+	  --report demo/example-master-report.html --preview demo/example-preview.wav
+	@echo
+	@echo "The demo song's analysis: demo/example-analysis.png"
+	@echo "Its master:               demo/example-master.wav (recipe: demo/example-master.wav.recipe.json)"
+	@echo "Mastering report:         demo/example-master-report.html"
+	@echo "A/B preview:              demo/example-preview.wav"
 
 test: install
 	$(BIN)/python -m pytest -n 2 -q
@@ -40,6 +46,7 @@ lint: install
 
 bench: install
 	$(BIN)/python benchmarks/meter_speed.py
+	$(BIN)/python benchmarks/master_vs_matchering.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache

@@ -68,17 +68,15 @@ def run_tunesmith(source: Path, out: Path, **kw: object) -> tuple[float, dict]:
 
 
 MEMORY_CHILD = r"""
-import resource, sys, json
+import gc, json, resource, sys
 from tunesmith.master import master, MasterSettings
-from tunesmith.audio import load
 master(sys.argv[3], sys.argv[4], MasterSettings())  # warm-up: imports, compiled kernels, thread pools
-base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-import gc; gc.collect()
+gc.collect()
 with open('/proc/self/status') as fh:
-    current = [int(l.split()[1]) for l in fh if l.startswith('VmRSS')][0]
+    current = [int(line.split()[1]) for line in fh if line.startswith('VmRSS')][0]
 master(sys.argv[1], sys.argv[2], MasterSettings())
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-print(json.dumps({"rss_before_kib": current, "peak_kib": peak, "warmup_peak_kib": base}))
+print(json.dumps({"rss_before_kib": current, "peak_kib": peak}))
 """
 
 
@@ -122,8 +120,10 @@ def main() -> int:
             }
             r = row[tool]
             label = f"{src.name[:24]} -> {ref.name[:24]}"
-            print(f"{label:<52}{tool:<12}{r['lufs_error']:>8.3f}{r['true_peak_dbtp']:>9.2f}"
-                  f"{r['band_distance_db']:>10.2f}{secs:>8.2f}")
+            print(
+                f"{label:<52}{tool:<12}{r['lufs_error']:>8.3f}{r['true_peak_dbtp']:>9.2f}"
+                f"{r['band_distance_db']:>10.2f}{secs:>8.2f}"
+            )
         pairs.append(row)
 
     # Presets, tunesmith only.
@@ -133,11 +133,18 @@ def main() -> int:
             out = work / f"preset-{name}.wav"
             secs, rep = run_tunesmith(src, out, target=name)
             lo = measure_loudness(load(out))
-            presets.append({
-                "input": src.name, "preset": name, "target_lufs": target.lufs, "ceiling_dbtp": target.ceiling_dbtp,
-                "lufs": lo.integrated_lufs, "true_peak_dbtp": lo.true_peak_dbtp,
-                "lra_in": rep["input_loudness"]["loudness_range_lu"], "lra_out": lo.loudness_range_lu,
-            })
+            presets.append(
+                {
+                    "input": src.name,
+                    "preset": name,
+                    "target_lufs": target.lufs,
+                    "ceiling_dbtp": target.ceiling_dbtp,
+                    "lufs": lo.integrated_lufs,
+                    "true_peak_dbtp": lo.true_peak_dbtp,
+                    "lra_in": rep["input_loudness"]["loudness_range_lu"],
+                    "lra_out": lo.loudness_range_lu,
+                }
+            )
     worst_lufs = max(abs(p["lufs"] - p["target_lufs"]) for p in presets)
     worst_tp_margin = max(p["true_peak_dbtp"] - p["ceiling_dbtp"] for p in presets)
     lra_kept = [p["lra_out"] / p["lra_in"] for p in presets if p["preset"] == "streaming" and p["lra_in"]]
@@ -163,38 +170,73 @@ def main() -> int:
         reps = int(np.ceil(600 * 44_100 / len(x)))
         save(Audio(np.tile(x, (reps, 1))[: 600 * 44_100], 44_100), ten, "wav24")
         del x
-        proc = subprocess.run(
-            [sys.executable, "-c", MEMORY_CHILD, str(ten), str(work / "ten-out.wav"), str(wavs[3]), str(work / "w.wav")],
-            capture_output=True, text=True, check=True, env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1] / "src")},
-        )
+        child = [
+            sys.executable,
+            "-c",
+            MEMORY_CHILD,
+            str(ten),
+            str(work / "ten-out.wav"),
+            str(wavs[3]),
+            str(work / "w.wav"),
+        ]
+        src = str(Path(__file__).parents[1] / "src")
+        proc = subprocess.run(child, capture_output=True, text=True, check=True, env={**os.environ, "PYTHONPATH": src})
         m = json.loads(proc.stdout.strip().splitlines()[-1])
         samples_mib = 600 * 44_100 * 2 * 4 / 2**20
         growth_mib = (m["peak_kib"] - m["rss_before_kib"]) / 1024
         memory = {"float32_samples_mib": samples_mib, "peak_growth_mib": growth_mib, "ratio": growth_mib / samples_mib}
 
-    mean = lambda key, tool: float(np.mean([p[tool][key] for p in pairs]))  # noqa: E731
+    def mean(key: str, tool: str) -> float:
+        return float(np.mean([p[tool][key] for p in pairs]))
+
+    def peak(tool: str) -> float:
+        return max(p[tool]["true_peak_dbtp"] for p in pairs)
+
     band_ratio = mean("band_distance_db", "tunesmith") / mean("band_distance_db", "matchering")
     throughput_ratio = t_mg / t_ours
     print()
-    print(f"reference matching, mean over {len(pairs)} pairs:      tunesmith      matchering")
-    print(f"  |output LUFS - reference LUFS| (LU)            {mean('lufs_error', 'tunesmith'):>9.3f}  {mean('lufs_error', 'matchering'):>14.3f}")
-    print(f"  max true peak (dBTP)                           {max(p['tunesmith']['true_peak_dbtp'] for p in pairs):>9.2f}  {max(p['matchering']['true_peak_dbtp'] for p in pairs):>14.2f}")
-    print(f"  third-octave band distance (dB)                {mean('band_distance_db', 'tunesmith'):>9.2f}  {mean('band_distance_db', 'matchering'):>14.2f}")
+    print(f"reference matching, mean over {len(pairs)} pairs:{'tunesmith':>22}{'matchering':>14}")
+    rows = [
+        ("|output LUFS - reference LUFS| (LU)", mean("lufs_error", "tunesmith"), mean("lufs_error", "matchering")),
+        ("max true peak (dBTP)", peak("tunesmith"), peak("matchering")),
+        (
+            "third-octave band distance (dB)",
+            mean("band_distance_db", "tunesmith"),
+            mean("band_distance_db", "matchering"),
+        ),
+    ]
+    for name, ours, theirs in rows:
+        print(f"  {name:<44}{ours:>12.3f}{theirs:>14.3f}")
     print(f"  band distance ratio tunesmith/matchering: {band_ratio:.2f} (target <= 0.70)")
-    print(f"presets: worst |LUFS - target| {worst_lufs:.3f} LU (target <= 0.1); worst true peak vs ceiling {worst_tp_margin:+.3f} dB (target <= 0)")
-    print(f"LRA kept at intensity 0.5, streaming: min {min(lra_kept):.0%}, mean {np.mean(lra_kept):.0%} (target >= 70%)")
-    print(f"3-minute file: tunesmith {t_ours:.2f} s ({180 / t_ours:.0f}x real time, target 150x); "
-          f"matchering {t_mg:.2f} s; throughput ratio {throughput_ratio:.1f}x (target >= 2x)")
+    print(f"presets: worst |LUFS - target| {worst_lufs:.3f} LU (target <= 0.1)")
+    print(f"presets: worst true peak minus ceiling {worst_tp_margin:+.3f} dB (target <= 0)")
+    print(
+        f"LRA kept at intensity 0.5, streaming: min {min(lra_kept):.0%}, mean {np.mean(lra_kept):.0%} (target >= 70%)"
+    )
+    print(f"3-minute file: tunesmith {t_ours:.2f} s = {180 / t_ours:.0f}x real time (target 150x)")
+    print(f"3-minute file: matchering {t_mg:.2f} s; throughput ratio {throughput_ratio:.1f}x (target >= 2x)")
     if memory:
-        print(f"10-minute file: peak memory growth {memory['peak_growth_mib']:.0f} MiB = {memory['ratio']:.2f}x its float32 samples (target <= 2.5x)")
+        print(
+            f"10-minute file: peak memory growth {memory['peak_growth_mib']:.0f} MiB = "
+            f"{memory['ratio']:.2f}x its float32 samples (target <= 2.5x)"
+        )
     print(f"deterministic: {identical}")
-    path = write_result("master_vs_matchering", {
-        "pairs": pairs, "presets": presets, "worst_preset_lufs_error": worst_lufs,
-        "worst_true_peak_over_ceiling_db": worst_tp_margin, "lra_kept": lra_kept,
-        "three_minute_seconds": {"tunesmith": t_ours, "matchering": t_mg},
-        "x_realtime": 180 / t_ours, "throughput_ratio": throughput_ratio, "band_distance_ratio": band_ratio,
-        "memory": memory, "deterministic": identical,
-    })
+    path = write_result(
+        "master_vs_matchering",
+        {
+            "pairs": pairs,
+            "presets": presets,
+            "worst_preset_lufs_error": worst_lufs,
+            "worst_true_peak_over_ceiling_db": worst_tp_margin,
+            "lra_kept": lra_kept,
+            "three_minute_seconds": {"tunesmith": t_ours, "matchering": t_mg},
+            "x_realtime": 180 / t_ours,
+            "throughput_ratio": throughput_ratio,
+            "band_distance_ratio": band_ratio,
+            "memory": memory,
+            "deterministic": identical,
+        },
+    )
     print(f"wrote {path}")
     return 0
 

@@ -204,7 +204,7 @@ def test_minimum_phase_fir_has_the_asked_magnitude_and_no_pre_ringing() -> None:
 def test_block_fir_equals_one_long_convolution(rng) -> None:
     h = rng.standard_normal(257)
     x = rng.standard_normal((2, 10_000)).astype(np.float32)
-    fir = BlockFir([h, h * 0.5], 3000)
+    fir = BlockFir([h, h * 0.5])
     y = np.concatenate([fir.process(x[:, s : s + 3000]) for s in range(0, 10_000, 3000)], axis=1)
     np.testing.assert_allclose(y[0], np.convolve(x[0], h)[:10_000], atol=1e-4)
     np.testing.assert_allclose(y[1], np.convolve(x[1], h * 0.5)[:10_000], atol=1e-4)
@@ -219,8 +219,19 @@ def run(*args: str) -> subprocess.CompletedProcess[str]:
 
 def test_cli_json_report_preview_and_recipe(tmp_path) -> None:
     out, report, preview = tmp_path / "m.wav", tmp_path / "r.html", tmp_path / "p.wav"
-    proc = run("master", str(EXAMPLE), "-o", str(out), "--target", "apple", "--report", str(report),
-               "--preview", str(preview), "--json")
+    proc = run(
+        "master",
+        str(EXAMPLE),
+        "-o",
+        str(out),
+        "--target",
+        "apple",
+        "--report",
+        str(report),
+        "--preview",
+        str(preview),
+        "--json",
+    )
     assert proc.returncode == 0, proc.stderr
     doc = json.loads(proc.stdout)
     assert doc["target"]["integrated_lufs"] == -16.0

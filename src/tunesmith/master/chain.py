@@ -26,6 +26,7 @@ import math
 import os
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -198,10 +199,15 @@ def _analyse_reference(path: str) -> _Spectra:
 
 def _input_warnings(lo: Loudness, spectra: _Spectra, x: np.ndarray) -> list[str]:
     warnings = []
-    if lo.sample_peak_dbfs is not None and lo.sample_peak_dbfs >= -0.05:
-        full_scale = int(np.count_nonzero(np.abs(x) >= 0.9999))
-        if full_scale >= 3:
-            warnings.append(f"input is clipped ({full_scale} samples at full scale): the master cannot undo clipping")
+    # Block-wise, so no full-length temporary is made (memory stays at the audio itself).
+    full_scale, ll, rr, lr = 0, 0.0, 0.0, 0.0
+    for block in _array_blocks(x):
+        full_scale += int(np.count_nonzero(np.abs(block) >= 0.9999))
+        if x.shape[1] >= 2:
+            left, right = block[:, 0].astype(np.float64), block[:, 1].astype(np.float64)
+            ll, rr, lr = ll + float(left @ left), rr + float(right @ right), lr + float(left @ right)
+    if full_scale >= 3 and lo.sample_peak_dbfs is not None and lo.sample_peak_dbfs >= -0.05:
+        warnings.append(f"input is clipped ({full_scale} samples at full scale): the master cannot undo clipping")
     if lo.plr_db is not None and lo.plr_db < 8.0:
         warnings.append(
             f"input is already heavily limited (PLR {lo.plr_db:.1f} dB): little dynamic range is left to work with"
@@ -211,10 +217,8 @@ def _input_warnings(lo: Loudness, spectra: _Spectra, x: np.ndarray) -> list[str]
     dc = max(abs(v) for v in lo.dc_offset)
     if dc > 0.002:
         warnings.append(f"DC offset of {dc:.4f} full scale in the input")
-    if x.shape[1] >= 2:
-        left, right = x[:, 0].astype(np.float64), x[:, 1].astype(np.float64)
-        denom = math.sqrt(float(left @ left) * float(right @ right))
-        corr = float(left @ right) / denom if denom > 0 else 1.0
+    if x.shape[1] >= 2 and ll > 0 and rr > 0:
+        corr = lr / math.sqrt(ll * rr)
         if corr < 0.0:
             warnings.append(
                 f"left/right correlation is negative ({corr:.2f}): phase problems, the mix collapses in mono"
@@ -367,7 +371,7 @@ def master(
         side_db_grid = side_db_grid + fir.highpass_lr4_db(freqs, MONO_BASS_HZ)
         side_db_grid = side_db_grid + (20.0 * math.log10(settings.width) if settings.width > 0 else -200.0)
         responses.append(fir.minimum_phase_fir(side_db_grid, taps))
-    eq = fir.BlockFir(responses, BLOCK)
+    eq = fir.BlockFir(responses)
 
     # 5. Process in place: EQ + width, then glue.
     glue = GlueCompressor(GlueSettings.from_intensity(settings.intensity, style), rate)
@@ -515,18 +519,27 @@ def _render(
     hop = max(1, curve.sample_rate // 10)
     pre_gain = np.float32(curve.pre_gain)
     meter = LoudnessMeter(curve.sample_rate, x.shape[1])
+    # The writer runs in its own thread (libsndfile releases the GIL), one block
+    # behind the meter, so encoding overlaps with measuring the next block.
+    pool = ThreadPoolExecutor(1)
     try:
         with AudioWriter(path, curve.sample_rate, x.shape[1], encoding, seed) as writer:
+            pending = None
             for s0, gain in curve.blocks():
                 y = x[s0 : s0 + len(gain)] * (gain * pre_gain)[:, None]
+                if pending is not None:
+                    pending.result()
+                pending = pool.submit(writer.write, y)
                 meter.process(y)
-                writer.write(y)
                 gain_db = 20.0 * np.log10(np.maximum(gain, 1e-6))
                 gr_min_db = min(gr_min_db, float(gain_db.min()))
                 gr_sum_db += float(gain_db.sum())
                 series.extend(np.minimum.reduceat(gain_db, np.arange(0, len(gain), hop)).tolist())
+            if pending is not None:
+                pending.result()
         return meter.result(), (gr_min_db, gr_sum_db, series)
     finally:
+        pool.shutdown()
         meter.close()
 
 

@@ -10,12 +10,8 @@ method, which gives the exact minimum-phase partner of any magnitude response.
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import scipy.fft as sfft
-
-_WORKERS = os.cpu_count() or 1
 
 _FLOOR_DB = -120.0
 
@@ -68,28 +64,33 @@ def highpass_lr4_db(freqs: np.ndarray, cutoff_hz: float) -> np.ndarray:
 class BlockFir:
     """Streaming FFT convolution (overlap-add) of several channels, each with its own FIR.
 
-    All channels go through one batched FFT, which scipy spreads over the CPU cores.
+    All channels go through one batched FFT per step; blocks of any length are
+    cut into steps that make the FFT a power of two (measured fastest here).
 
     Parameters
     ----------
     filters : list of numpy.ndarray
         One impulse response per channel, all the same length.
-    block : int
-        Largest block that :meth:`process` will be given.
     """
 
-    def __init__(self, filters: list[np.ndarray], block: int) -> None:
+    def __init__(self, filters: list[np.ndarray]) -> None:
         self.taps = len(filters[0])
-        self.n_fft = sfft.next_fast_len(block + self.taps - 1, real=True)
+        self.n_fft = max(32_768, 1 << int(np.ceil(np.log2(4 * self.taps))))
+        self.step = self.n_fft - self.taps + 1
         self._H = sfft.rfft(np.stack(filters).astype(np.float32), self.n_fft, axis=1)
         self._tail = np.zeros((len(filters), self.taps - 1), np.float32)
 
     def process(self, x: np.ndarray) -> np.ndarray:
         """Filter the next ``(channels, frames)`` block; returns the same shape."""
-        n = x.shape[1]
-        spectrum = sfft.rfft(np.asarray(x, np.float32), self.n_fft, axis=1, workers=_WORKERS)
-        spectrum *= self._H
-        y = sfft.irfft(spectrum, self.n_fft, axis=1, workers=_WORKERS)[:, : n + self.taps - 1]
-        y[:, : self.taps - 1] += self._tail
-        self._tail = y[:, n:].copy()
-        return y[:, :n]
+        x = np.asarray(x, dtype=np.float32)
+        out = np.empty(x.shape, np.float32)
+        for s0 in range(0, x.shape[1], self.step):
+            seg = x[:, s0 : s0 + self.step]
+            n = seg.shape[1]
+            spectrum = sfft.rfft(seg, self.n_fft, axis=1)
+            spectrum *= self._H
+            y = sfft.irfft(spectrum, self.n_fft, axis=1)[:, : n + self.taps - 1]
+            y[:, : self.taps - 1] += self._tail
+            out[:, s0 : s0 + n] = y[:, :n]
+            self._tail = y[:, n:].copy()
+        return out

@@ -30,7 +30,6 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numba
 import numpy as np
-import scipy.ndimage as ndi
 import scipy.signal as ss
 
 from tunesmith.audio.meter import channel_weights, gated_mean_lufs, k_weighting_sos, true_peak_phases
@@ -120,6 +119,59 @@ def _release(need, coeff, state):  # pragma: no cover - compiled
 HOLD = 12
 
 
+@numba.njit(
+    "void(float32[::1], int64, int64, float64, int64, int64, float64, float64[::1], float32[::1], float32[::1])",
+    nogil=True,
+    cache=True,
+)
+def _gain_kernel(env, lo, n, limit, lookahead, hold, release, state, history, out):  # pragma: no cover - compiled
+    """One block of the gain curve (see :func:`_gain_curve`), all steps in one compiled pass.
+
+    ``env`` is the whole envelope; the block is samples ``lo + hold`` ..
+    ``lo + hold + n - 1``. ``state[0]`` is the release follower, ``history`` the
+    released need of the previous ``lookahead - 1`` samples (updated in place).
+    """
+    width = lookahead + 2 * hold
+    m = n + width - 1  # need values read by this block: samples lo .. lo + m - 1
+    need = np.empty(m, np.float32)
+    total = len(env)
+    for j in range(m):
+        i = lo + j
+        if i < 0 or i >= total:
+            need[j] = 1.0
+        else:
+            e = env[i]
+            v = limit / e if e > 1e-12 else 1.0
+            need[j] = v if v < 1.0 else 1.0
+    # Sliding minimum over [j, j + width - 1] (van Herk / Gil-Werman: prefix and suffix minima).
+    prefix = np.empty(m, np.float32)
+    suffix = np.empty(m, np.float32)
+    for j in range(m):
+        prefix[j] = need[j] if j % width == 0 else min(prefix[j - 1], need[j])
+    for j in range(m - 1, -1, -1):
+        suffix[j] = need[j] if (j % width == width - 1 or j == m - 1) else min(suffix[j + 1], need[j])
+    s = state[0]
+    L = lookahead
+    running = 0.0
+    for k in range(L - 1):
+        running += history[k]
+    ring = np.empty(L, np.float32)
+    for k in range(L - 1):
+        ring[k] = history[k]
+    pos = L - 1
+    for j in range(n):
+        v = min(suffix[j], prefix[j + width - 1])
+        s = v if v < s else v + release * (s - v)
+        ring[pos] = s
+        running += s
+        out[j] = running / L
+        pos = (pos + 1) % L
+        running -= ring[pos]  # the oldest value leaves the window
+    state[0] = s
+    for k in range(L - 1):  # the window now holds the slots after ``pos`` (``pos`` itself has left it)
+        history[k] = ring[(pos + 1 + k) % L]
+
+
 def _gain_curve(
     env: np.ndarray,
     s0: int,
@@ -130,39 +182,30 @@ def _gain_curve(
     release: float,
     state: np.ndarray,
     history: np.ndarray | None,
-) -> tuple[np.ndarray, np.ndarray | None]:
+) -> tuple[np.ndarray, np.ndarray]:
     """Gains for samples ``s0 .. s0 + n - 1`` of the envelope ``env``.
 
-    The need of each sample is spread over ``[i - hold, i + lookahead - 1 + hold]``
-    by a minimum filter, released, and averaged over ``lookahead`` samples, so
-    the gain is at most a peak's need from ``hold`` samples before it to
-    ``hold`` after. ``state`` (release follower) is updated in place;
-    ``history`` holds the released need of the previous ``lookahead - 1``
-    samples and is returned renewed; None at the start of the signal, where the
-    gain is taken to have already been at the first sample's level (there is no
-    "before" in which to ramp down).
+    The need of each sample (``min(1, limit / env)``) is spread over
+    ``[i - hold, i + lookahead - 1 + hold]`` by a minimum filter, released, and
+    averaged over ``lookahead`` samples, so the gain is at most a peak's need
+    from ``hold`` samples before it to ``hold`` after. ``state`` (release
+    follower, float64[1]) is updated in place; ``history`` holds the released
+    need of the previous ``lookahead - 1`` samples and is returned renewed; None
+    at the start of the signal, where the gain is taken to have already been at
+    the first sample's level (there is no "before" in which to ramp down).
     """
-    L = lookahead
-    width = L + 2 * hold
-    lo, hi = s0 - hold, s0 + n + L - 1 + hold
-    ahead = env[max(lo, 0) : min(hi, len(env))]
-    with np.errstate(divide="ignore"):
-        need = np.minimum(np.float32(1.0), np.float32(limit) / np.maximum(ahead, np.float32(1e-12)))
-    if lo < 0 or hi > len(env):  # outside the signal nothing needs limiting
-        need = np.concatenate(
-            (np.ones(max(0, -lo), np.float32), need, np.ones(max(0, hi - len(env)), np.float32))
-        )
-    fwd = ndi.minimum_filter1d(need, size=width, origin=-(width // 2), mode="nearest")[:n]
-    fwd = np.ascontiguousarray(fwd, dtype=np.float32)
-    _release(fwd, release, state)
-    if L == 1:
-        return fwd, history
+    L = max(1, lookahead)
+    out = np.empty(n, np.float32)
     if history is None:
-        history = np.full(L - 1, fwd[0] if len(fwd) else 1.0, np.float32)
-    ext = np.concatenate((history, fwd))
-    csum = np.concatenate(([0.0], np.cumsum(ext, dtype=np.float64)))
-    gain = ((csum[L:] - csum[:-L]) / L).astype(np.float32)
-    return gain, ext[-(L - 1) :]
+        first = float(env[: L + hold].max()) if len(env) else 0.0
+        start = min(1.0, limit / first) if first > 1e-12 else 1.0
+        history = np.full(max(L - 1, 1), start, np.float32)
+        state[0] = min(state[0], start)
+    hist = np.ascontiguousarray(history, dtype=np.float32)
+    if len(hist) < max(L - 1, 1):
+        hist = np.concatenate((hist, np.ones(max(L - 1, 1) - len(hist), np.float32)))
+    _gain_kernel(np.ascontiguousarray(env, np.float32), s0 - hold, n, float(limit), L, hold, release, state, hist, out)
+    return out, hist
 
 
 class LimiterCurve:
@@ -202,7 +245,7 @@ class LimiterCurve:
         env = self.envelope
         n = len(env)
         L = self.lookahead
-        state = np.ones(1, np.float32)
+        state = np.ones(1)
         history: np.ndarray | None = None
         limit = self.ceiling / self.pre_gain
         for s0 in range(0, n, block):
@@ -269,9 +312,7 @@ class LoudnessSolver:
             limit = 10.0 ** ((ceiling_dbtp - pre_gain_db) / 20.0)
             env = self.envelope
             hold = -(-HOLD // g)
-            gain, _ = _gain_curve(
-                env, 0, len(env), limit, lookahead, hold, release, np.ones(1, np.float32), None
-            )
+            gain, _ = _gain_curve(env, 0, len(env), limit, lookahead, hold, release, np.ones(1), None)
             energy = energy * gain.astype(np.float64) ** 2
         if len(energy) < self.gate:
             return None

@@ -21,7 +21,7 @@ FADE_S = 0.02
 
 def loudest_window(momentary_lufs: np.ndarray, seconds: float) -> float:
     """Start time (s) of the ``seconds``-long stretch with the most energy, from a 10 Hz momentary series."""
-    steps = int(round(seconds * 10))
+    steps = round(seconds * 10)
     power = np.nan_to_num(10.0 ** (np.asarray(momentary_lufs) / 10.0))
     if len(power) <= steps:
         return 0.0

@@ -52,7 +52,9 @@ def _plots(report: MasterReport) -> dict[str, str]:
     fig, ax = plt.subplots(figsize=(9, 3.0), constrained_layout=True)
     ax.semilogx(centres, list(report.eq_mid_db.values()), label="mid", color="#3b6ea5", lw=2)
     if report.eq_side_db:
-        ax.semilogx(centres, list(report.eq_side_db.values()), label="side (before mono-bass and width)", color="#55a868")
+        ax.semilogx(
+            centres, list(report.eq_side_db.values()), label="side (before mono-bass and width)", color="#55a868"
+        )
     ax.axhline(0, color="black", lw=0.8)
     ax.set_xlabel("frequency (Hz)")
     ax.set_ylabel("EQ gain (dB)")
