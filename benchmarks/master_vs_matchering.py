@@ -67,16 +67,21 @@ def run_tunesmith(source: Path, out: Path, **kw: object) -> tuple[float, dict]:
     return time.perf_counter() - t0, report.to_dict()
 
 
+# Peak from /proc VmHWM, not getrusage: ru_maxrss survives fork+exec, so a child
+# would report its parent's (larger) peak.
 MEMORY_CHILD = r"""
-import gc, json, resource, sys
+import gc, json, sys
 from tunesmith.master import master, MasterSettings
+
+def status(key):
+    with open('/proc/self/status') as fh:
+        return [int(line.split()[1]) for line in fh if line.startswith(key)][0]
+
 master(sys.argv[3], sys.argv[4], MasterSettings())  # warm-up: imports, compiled kernels, thread pools
 gc.collect()
-with open('/proc/self/status') as fh:
-    current = [int(line.split()[1]) for line in fh if line.startswith('VmRSS')][0]
+current = status('VmRSS')
 master(sys.argv[1], sys.argv[2], MasterSettings())
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-print(json.dumps({"rss_before_kib": current, "peak_kib": peak}))
+print(json.dumps({"rss_before_kib": current, "peak_kib": status('VmHWM')}))
 """
 
 

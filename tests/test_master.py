@@ -269,3 +269,21 @@ def test_real_mix_streaming_preset() -> None:
         lo = measure_loudness(load(out))
         assert abs(lo.integrated_lufs + 14.0) <= 0.1 and lo.true_peak_dbtp <= -1.0
         assert report.output_loudness["loudness_range_lu"] >= 0.7 * report.input_loudness["loudness_range_lu"]
+
+
+def test_warnings_name_the_problems(tmp_path, rng) -> None:
+    x = song(rng, 8.0).samples
+    problems = {
+        "phase": np.stack([x[:, 0], -x[:, 0]], axis=1) * 0.5 + x * 0.05,  # mostly out of phase
+        "quiet": x * 10 ** (-30 / 20),
+        "dc": x * 0.5 + 0.01,
+    }
+    t = np.arange(len(x)) / 44_100
+    sub = 0.5 * np.sin(2 * np.pi * 30 * t)[:, None] + x * 0.05
+    problems["sub-bass"] = np.repeat(sub[:, :1], 2, axis=1)
+    expected = {"phase": "correlation is negative", "quiet": "very quiet", "dc": "DC offset", "sub-bass": "sub-bass"}
+    for name, signal in problems.items():
+        src = tmp_path / f"{name}.wav"
+        save(Audio(np.clip(signal, -1, 1).astype(np.float32), 44_100), src, "wav24")
+        report, _ = master(src, tmp_path / f"{name}-m.wav", MasterSettings())
+        assert any(expected[name] in w for w in report.warnings), (name, report.warnings)
