@@ -51,7 +51,7 @@ class Framer:
 
 
 class SpectrumAccumulator:
-    """Long-term average power spectrum of the mono sum (Hann, 8192 points, 50 % overlap).
+    """Long-term average power spectrum (Hann, 8192 points, 50 % overlap).
 
     Parameters
     ----------

@@ -116,7 +116,8 @@ class GlueCompressor:
         n_frames = len(power) // _DECIMATE
         used = n_frames * _DECIMATE
         self._rest = power[used:]
-        frame_power = power[:used].reshape(n_frames, _DECIMATE).mean(axis=1) + 1e-12
+        starts = np.arange(0, used, _DECIMATE)
+        frame_power = (np.add.reduceat(power[:used], starts) if n_frames else np.zeros(0)) / _DECIMATE + 1e-12
         if self._fast_zi is None or self._slow_zi is None:  # start both detectors settled on the first level
             first = frame_power[0] if n_frames else 0.0
             self._fast_zi = np.array([-self._fast[1][1] * first])
