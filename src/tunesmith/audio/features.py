@@ -20,8 +20,8 @@ MID_HIGH_HZ = 4000.0
 _SPECTRUM_N = 8192
 
 # Krumhansl-Kessler key profiles (probe-tone ratings, Krumhansl 1990), C first.
-_MAJOR_PROFILE = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88])
-_MINOR_PROFILE = np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17])
+KRUMHANSL_MAJOR = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88])
+KRUMHANSL_MINOR = np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17])
 _MAJOR_NAMES = ["C", "Db", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B"]
 _MINOR_NAMES = ["C", "C#", "D", "Eb", "E", "F", "F#", "G", "G#", "A", "Bb", "B"]
 
@@ -174,8 +174,8 @@ def estimate_key(chroma_mean: np.ndarray) -> tuple[str, float]:
     scores = []
     for tonic in range(12):
         rotated = np.roll(chroma_mean, -tonic)
-        scores.append((np.corrcoef(rotated, _MAJOR_PROFILE)[0, 1], f"{_MAJOR_NAMES[tonic]} major"))
-        scores.append((np.corrcoef(rotated, _MINOR_PROFILE)[0, 1], f"{_MINOR_NAMES[tonic]} minor"))
+        scores.append((np.corrcoef(rotated, KRUMHANSL_MAJOR)[0, 1], f"{_MAJOR_NAMES[tonic]} major"))
+        scores.append((np.corrcoef(rotated, KRUMHANSL_MINOR)[0, 1], f"{_MINOR_NAMES[tonic]} minor"))
     scores.sort(reverse=True)
     return scores[0][1], float(scores[0][0] - scores[1][0])
 

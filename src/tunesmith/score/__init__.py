@@ -1,0 +1,33 @@
+"""Symbolic music: the ``Score`` value type, music theory and MIDI I/O."""
+
+from tunesmith.score.midi import read_midi, write_midi
+from tunesmith.score.theory import Chord, ChordParseError, Key, detect_key, parse_chord, roman_numeral
+from tunesmith.score.types import (
+    ChordSymbol,
+    KeyChange,
+    Note,
+    Score,
+    Section,
+    TempoChange,
+    TimeSignature,
+    Track,
+)
+
+__all__ = [
+    "Chord",
+    "ChordParseError",
+    "ChordSymbol",
+    "Key",
+    "KeyChange",
+    "Note",
+    "Score",
+    "Section",
+    "TempoChange",
+    "TimeSignature",
+    "Track",
+    "detect_key",
+    "parse_chord",
+    "read_midi",
+    "roman_numeral",
+    "write_midi",
+]

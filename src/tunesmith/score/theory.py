@@ -1,0 +1,395 @@
+"""Music theory: pitch classes, intervals, scales, chord symbols, roman numerals, key finding.
+
+Chord symbols are read in two spellings — lead-sheet (``Cmaj7``, ``F#m7b5``,
+``Bb/D``, ``Gsus4``, ``C6``, ``Cadd9``) and Harte/POP909 (``C:maj7``,
+``F#:hdim7``, ``Bb:maj/3``, ``G:sus4(b7)``, ``N`` for no chord) — into one
+:class:`ChordQuality` vocabulary, and printed in lead-sheet form.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+from tunesmith.audio.features import KRUMHANSL_MAJOR, KRUMHANSL_MINOR
+
+SHARP_NAMES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
+FLAT_NAMES = ("C", "Db", "D", "Eb", "E", "F", "Gb", "G", "Ab", "A", "Bb", "B")
+_LETTER = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
+
+#: Scales and modes as semitone steps from the tonic.
+SCALES: dict[str, tuple[int, ...]] = {
+    "major": (0, 2, 4, 5, 7, 9, 11),
+    "minor": (0, 2, 3, 5, 7, 8, 10),  # natural minor / aeolian
+    "harmonic_minor": (0, 2, 3, 5, 7, 8, 11),
+    "melodic_minor": (0, 2, 3, 5, 7, 9, 11),
+    "dorian": (0, 2, 3, 5, 7, 9, 10),
+    "phrygian": (0, 1, 3, 5, 7, 8, 10),
+    "lydian": (0, 2, 4, 6, 7, 9, 11),
+    "mixolydian": (0, 2, 4, 5, 7, 9, 10),
+    "locrian": (0, 1, 3, 5, 6, 8, 10),
+    "major_pentatonic": (0, 2, 4, 7, 9),
+    "minor_pentatonic": (0, 3, 5, 7, 10),
+    "blues": (0, 3, 5, 6, 7, 10),
+}
+
+#: Chord qualities: canonical name -> (intervals above the root, lead-sheet suffix).
+CHORD_QUALITIES: dict[str, tuple[tuple[int, ...], str]] = {
+    "maj": ((0, 4, 7), ""),
+    "min": ((0, 3, 7), "m"),
+    "7": ((0, 4, 7, 10), "7"),
+    "maj7": ((0, 4, 7, 11), "maj7"),
+    "min7": ((0, 3, 7, 10), "m7"),
+    "minmaj7": ((0, 3, 7, 11), "m(maj7)"),
+    "hdim7": ((0, 3, 6, 10), "m7b5"),
+    "dim": ((0, 3, 6), "dim"),
+    "dim7": ((0, 3, 6, 9), "dim7"),
+    "aug": ((0, 4, 8), "aug"),
+    "sus2": ((0, 2, 7), "sus2"),
+    "sus4": ((0, 5, 7), "sus4"),
+    "7sus4": ((0, 5, 7, 10), "7sus4"),
+    "maj6": ((0, 4, 7, 9), "6"),
+    "min6": ((0, 3, 7, 9), "m6"),
+    "add9": ((0, 4, 7, 14), "add9"),
+    "9": ((0, 4, 7, 10, 14), "9"),
+    "maj9": ((0, 4, 7, 11, 14), "maj9"),
+    "min9": ((0, 3, 7, 10, 14), "m9"),
+    "11": ((0, 4, 7, 10, 14, 17), "11"),
+    "min11": ((0, 3, 7, 10, 14, 17), "m11"),
+    "13": ((0, 4, 7, 10, 14, 21), "13"),
+}
+
+# Lead-sheet suffixes (and common variants) -> canonical quality. Longest match wins.
+_LEAD_SHEET = {
+    "": "maj",
+    "maj": "maj",
+    "M": "maj",
+    "m": "min",
+    "min": "min",
+    "-": "min",
+    "7": "7",
+    "dom7": "7",
+    "maj7": "maj7",
+    "M7": "maj7",
+    "Δ": "maj7",
+    "Δ7": "maj7",
+    "m7": "min7",
+    "min7": "min7",
+    "-7": "min7",
+    "m(maj7)": "minmaj7",
+    "mMaj7": "minmaj7",
+    "minmaj7": "minmaj7",
+    "m7b5": "hdim7",
+    "ø": "hdim7",
+    "ø7": "hdim7",
+    "hdim7": "hdim7",
+    "dim": "dim",
+    "°": "dim",
+    "o": "dim",
+    "dim7": "dim7",
+    "°7": "dim7",
+    "o7": "dim7",
+    "aug": "aug",
+    "+": "aug",
+    "sus2": "sus2",
+    "sus4": "sus4",
+    "sus": "sus4",
+    "7sus4": "7sus4",
+    "7sus": "7sus4",
+    "6": "maj6",
+    "maj6": "maj6",
+    "m6": "min6",
+    "min6": "min6",
+    "add9": "add9",
+    "9": "9",
+    "maj9": "maj9",
+    "M9": "maj9",
+    "m9": "min9",
+    "min9": "min9",
+    "11": "11",
+    "m11": "min11",
+    "min11": "min11",
+    "13": "13",
+}
+# Harte (POP909) qualities -> canonical.
+_HARTE = {
+    "maj": "maj",
+    "min": "min",
+    "7": "7",
+    "maj7": "maj7",
+    "min7": "min7",
+    "minmaj7": "minmaj7",
+    "hdim7": "hdim7",
+    "dim": "dim",
+    "dim7": "dim7",
+    "aug": "aug",
+    "sus2": "sus2",
+    "sus4": "sus4",
+    "sus4(b7)": "7sus4",
+    "maj6": "maj6",
+    "min6": "min6",
+    "9": "9",
+    "maj9": "maj9",
+    "min9": "min9",
+    "11": "11",
+    "13": "13",
+    "": "maj",
+}
+# Harte bass degrees -> semitones above the root.
+_DEGREE = {
+    "1": 0,
+    "b2": 1,
+    "2": 2,
+    "b3": 3,
+    "3": 4,
+    "4": 5,
+    "#4": 6,
+    "b5": 6,
+    "5": 7,
+    "#5": 8,
+    "b6": 8,
+    "6": 9,
+    "bb7": 9,
+    "b7": 10,
+    "7": 11,
+    "9": 2,
+    "b9": 1,
+}
+
+_ROOT_RE = re.compile(r"^([A-Ga-g])([#b♯♭]*)")
+
+
+class ChordParseError(ValueError):
+    """A chord symbol that cannot be read."""
+
+
+def parse_pitch_class(name: str) -> int:
+    """Pitch class 0–11 of a note name such as ``C``, ``F#``, ``Bb``, ``Ebb``.
+
+    Raises
+    ------
+    ValueError
+        For anything else.
+    """
+    m = _ROOT_RE.match(name.strip())
+    if not m or m.end() != len(name.strip()):
+        raise ValueError(f"not a note name: {name!r}")
+    pc = _LETTER[m.group(1).upper()]
+    for acc in m.group(2):
+        pc += 1 if acc in "#♯" else -1
+    return pc % 12
+
+
+def pitch_class_name(pc: int, flats: bool = False) -> str:
+    """Name of pitch class ``pc`` with sharps (default) or flats."""
+    return (FLAT_NAMES if flats else SHARP_NAMES)[pc % 12]
+
+
+def midi_note_name(pitch: int, flats: bool = False) -> str:
+    """Scientific name of a MIDI note number: 60 -> ``C4``."""
+    return f"{pitch_class_name(pitch, flats)}{pitch // 12 - 1}"
+
+
+def interval_name(semitones: int) -> str:
+    """Conventional name of an interval up to an octave (larger ones reduced): 7 -> ``P5``."""
+    names = ("P1", "m2", "M2", "m3", "M3", "P4", "TT", "P5", "m6", "M6", "m7", "M7")
+    octaves, rest = divmod(abs(semitones), 12)
+    return "P8" if rest == 0 and octaves else names[rest]
+
+
+@dataclass(frozen=True)
+class Key:
+    """A key: tonic pitch class and mode (``major``/``minor`` or another entry of :data:`SCALES`)."""
+
+    tonic: int
+    mode: str = "major"
+
+    @classmethod
+    def parse(cls, text: str) -> Key:
+        """Read ``C``, ``Am``, ``F#m``, ``Bb major``, ``G minor``, ``Gb:maj`` (POP909), ``D dorian``."""
+        t = text.strip().replace(":", " ")
+        m = _ROOT_RE.match(t)
+        if not m:
+            raise ValueError(f"not a key: {text!r}")
+        tonic = parse_pitch_class(m.group(0))
+        rest = t[m.end() :].strip().lower()
+        mode = {"": "major", "m": "minor", "min": "minor", "maj": "major", "major": "major", "minor": "minor"}.get(
+            rest, rest
+        )
+        if mode not in SCALES:
+            raise ValueError(f"unknown mode {rest!r} in key {text!r}")
+        return cls(tonic, mode)
+
+    @property
+    def scale(self) -> tuple[int, ...]:
+        """Pitch classes of the key's scale, tonic first."""
+        return tuple((self.tonic + s) % 12 for s in SCALES[self.mode])
+
+    def name(self) -> str:
+        """``C major``, ``F# minor`` (flats for flat keys)."""
+        flats = self.tonic in ((1, 3, 5, 8, 10) if self.mode == "major" else (0, 2, 5, 7, 10))
+        return f"{pitch_class_name(self.tonic, flats)} {self.mode.replace('_', ' ')}"
+
+    def short(self) -> str:
+        """``C``, ``F#m``: the form used on lead sheets and in ``--key``."""
+        flats = self.tonic in ((1, 3, 5, 8, 10) if self.mode == "major" else (0, 2, 5, 7, 10))
+        return pitch_class_name(self.tonic, flats) + ("m" if self.mode == "minor" else "")
+
+    def contains(self, pitch: int) -> bool:
+        """Whether a MIDI pitch (or pitch class) is in the key's scale."""
+        return pitch % 12 in self.scale
+
+
+@dataclass(frozen=True)
+class Chord:
+    """A chord symbol's content: root, quality and bass, all as pitch classes.
+
+    Attributes
+    ----------
+    root : int
+        Pitch class of the root.
+    quality : str
+        Key of :data:`CHORD_QUALITIES`.
+    bass : int or None
+        Pitch class of a bass note other than the root (slash chords).
+    """
+
+    root: int
+    quality: str = "maj"
+    bass: int | None = None
+
+    @property
+    def pitch_classes(self) -> tuple[int, ...]:
+        """Pitch classes of the chord tones, root first (bass added if it is not one)."""
+        pcs = tuple(dict.fromkeys((self.root + i) % 12 for i in CHORD_QUALITIES[self.quality][0]))
+        return pcs if self.bass is None or self.bass in pcs else (*pcs, self.bass)
+
+    def symbol(self, flats: bool = False) -> str:
+        """Lead-sheet spelling: ``Cmaj7``, ``F#m7b5``, ``Bb/D``."""
+        text = pitch_class_name(self.root, flats) + CHORD_QUALITIES[self.quality][1]
+        if self.bass is not None and self.bass != self.root:
+            text += "/" + pitch_class_name(self.bass, flats)
+        return text
+
+    def transpose(self, semitones: int) -> Chord:
+        """The same chord ``semitones`` higher."""
+        bass = None if self.bass is None else (self.bass + semitones) % 12
+        return Chord((self.root + semitones) % 12, self.quality, bass)
+
+
+def parse_chord(text: str) -> Chord | None:
+    """Read a chord symbol in lead-sheet or Harte/POP909 spelling; ``N``/``NC`` give None.
+
+    Examples
+    --------
+    >>> parse_chord("F#m7b5").symbol()
+    'F#m7b5'
+    >>> parse_chord("Bb:maj/3").symbol(flats=True)
+    'Bb/D'
+    >>> parse_chord("G:sus4(b7)").quality
+    '7sus4'
+
+    Raises
+    ------
+    ChordParseError
+        For an unreadable symbol.
+    """
+    t = text.strip()
+    if t.upper() in ("N", "NC", "N.C.", "X", ""):
+        return None
+    m = _ROOT_RE.match(t)
+    if not m:
+        raise ChordParseError(f"not a chord symbol: {text!r}")
+    root = parse_pitch_class(m.group(0))
+    rest = t[m.end() :]
+    if rest.startswith(":"):  # Harte / POP909
+        body, _, bass_text = rest[1:].partition("/")
+        quality = _HARTE.get(body)
+        if quality is None:
+            raise ChordParseError(f"unknown chord quality {body!r} in {text!r}")
+        bass = None
+        if bass_text:
+            if bass_text not in _DEGREE:
+                raise ChordParseError(f"unknown bass degree {bass_text!r} in {text!r}")
+            bass = (root + _DEGREE[bass_text]) % 12
+        return Chord(root, quality, bass)
+    body, _, bass_text = rest.partition("/")
+    quality = _LEAD_SHEET.get(body)
+    if quality is None:
+        raise ChordParseError(f"unknown chord quality {body!r} in {text!r}")
+    bass = None
+    if bass_text:
+        try:
+            bass = parse_pitch_class(bass_text)
+        except ValueError:
+            raise ChordParseError(f"unknown bass note {bass_text!r} in {text!r}") from None
+    return Chord(root, quality, bass)
+
+
+_ROMAN = ("I", "II", "III", "IV", "V", "VI", "VII")
+
+
+def roman_numeral(chord: Chord, key: Key) -> str:
+    """Roman numeral of ``chord`` in ``key`` (``V7``, ``ii``, ``bVII``, ``viio``, ``IV/3`` style inversions omitted).
+
+    Degrees outside the scale get a ``b``/``#`` prefix relative to the major scale of the tonic.
+    """
+    scale = SCALES["major"] if key.mode != "minor" else SCALES["minor"]
+    offset = (chord.root - key.tonic) % 12
+    # Chromatic degrees by convention: bII, bIII, #IV, bVI, bVII in major; in minor the
+    # raised degrees #III, #IV, #VI, #VII (and bII).
+    chromatic = (
+        {1: ("b", 1), 3: ("b", 2), 6: ("#", 3), 8: ("b", 5), 10: ("b", 6)}
+        if key.mode != "minor"
+        else {1: ("b", 1), 4: ("#", 2), 6: ("#", 3), 9: ("#", 5), 11: ("#", 6)}
+    )
+    if offset in scale:
+        degree, prefix = scale.index(offset), ""
+    else:
+        prefix, degree = chromatic[offset]
+    numeral = _ROMAN[degree]
+    q = chord.quality
+    minorish = q in ("min", "min7", "min6", "min9", "min11", "minmaj7", "hdim7", "dim", "dim7")
+    numeral = numeral.lower() if minorish else numeral
+    suffix = {
+        "7": "7",
+        "maj7": "maj7",
+        "min7": "7",
+        "hdim7": "ø7",
+        "dim": "o",
+        "dim7": "o7",
+        "aug": "+",
+        "maj6": "6",
+        "min6": "6",
+        "9": "9",
+        "sus2": "sus2",
+        "sus4": "sus4",
+        "7sus4": "7sus4",
+    }.get(q, "")
+    return prefix + numeral + suffix
+
+
+def detect_key(pitch_class_weights: np.ndarray) -> tuple[Key, float]:
+    """Krumhansl–Schmuckler key finding from a 12-bin pitch-class histogram (C first).
+
+    Weight each note by its duration for the usual duration-weighted histogram.
+
+    Returns
+    -------
+    tuple
+        The best key and its correlation with the rotated profile (−1…1).
+    """
+    weights = np.asarray(pitch_class_weights, dtype=np.float64)
+    if weights.shape != (12,) or not np.any(weights):
+        raise ValueError("need a non-zero 12-bin pitch-class histogram")
+    best: tuple[float, Key] | None = None
+    for tonic in range(12):
+        rotated = np.roll(weights, -tonic)
+        for mode, profile in (("major", KRUMHANSL_MAJOR), ("minor", KRUMHANSL_MINOR)):
+            r = float(np.corrcoef(rotated, profile)[0, 1])
+            if best is None or r > best[0]:
+                best = (r, Key(tonic, mode))
+    assert best is not None
+    return best[1], best[0]
