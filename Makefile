@@ -6,8 +6,9 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-# Debian packages: ffmpeg decodes formats libsndfile cannot (AAC/M4A, WMA, …).
-APT_PACKAGES := ffmpeg
+# Debian packages: ffmpeg decodes formats libsndfile cannot (AAC/M4A, WMA, …); fluidsynth
+# (on libfluidsynth3) and the FluidR3 General MIDI SoundFont render scores to audio stems.
+APT_PACKAGES := ffmpeg fluidsynth fluid-soundfont-gm
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: install apt demo test lint bench clean
@@ -47,6 +48,8 @@ lint: install
 bench: install
 	$(BIN)/python benchmarks/meter_speed.py
 	$(BIN)/python benchmarks/master_vs_matchering.py
+	$(BIN)/python benchmarks/pop909_load.py
+	$(BIN)/python benchmarks/render_speed.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache

@@ -289,6 +289,48 @@ def master_cmd(
             stdout.print(f"  {kind} written to {result.files[kind]}")
 
 
+@app.command("render")
+def render_cmd(
+    song: Annotated[Path, typer.Argument(metavar="SONG", help="A MIDI file (.mid/.midi).")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Folder for the stems.")],
+    soundfont: Annotated[
+        Path | None, typer.Option(help="SoundFont (.sf2/.sf3); default: $TUNESMITH_SOUNDFONT or an installed GM one.")
+    ] = None,
+    sample_rate: Annotated[int, typer.Option("--sample-rate", help="Hz.")] = 44_100,
+    mix: Annotated[Path | None, typer.Option("--mix", help="Also write the plain sum of the stems.")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")] = False,
+) -> None:
+    """Render each track of a song to a dry audio stem (<nn>-<track>.wav) through FluidSynth."""
+    from tunesmith.provenance import write_recipe
+    from tunesmith.render import render
+    from tunesmith.score import read_midi
+
+    if song.suffix.lower() not in (".mid", ".midi"):
+        raise UsageError("tunesmith render reads MIDI files (.mid, .midi)", song)
+    score = read_midi(song)
+    report = render(score, output, soundfont, sample_rate, mix)
+    params = {"soundfont": report.soundfont, "sample_rate_hz": sample_rate}
+    for name in report.stems:
+        write_recipe(output / name, "render", params, inputs=[song])
+    if mix is not None:
+        write_recipe(mix, "render-mix", params, inputs=[song])
+    if json_out:
+        print(json.dumps(report.to_dict(), indent=2))
+        return
+    table = Table(title=f"{song} → {output}", title_justify="left")
+    for col in ("stem", "track", "program", "notes", "peak dBFS"):
+        table.add_column(col)
+    for t in report.tracks:
+        program = "drums" if t["is_drum"] else str(t["program"])
+        table.add_row(str(t["stem"]), str(t["track"]), program, str(t["notes"]), _fmt(t["peak_dbfs"]))
+    stdout.print(table)
+    stdout.print(
+        f"{len(report.stems)} stems, {report.duration_s:.2f} s at {sample_rate} Hz, SoundFont {report.soundfont}"
+    )
+    if mix is not None:
+        stdout.print(f"  mix written to {mix}")
+
+
 def main() -> None:
     """Console-script entry point: run the app and turn errors into one line."""
     try:

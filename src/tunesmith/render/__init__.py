@@ -1,0 +1,233 @@
+"""Score -> one dry audio stem per track, through FluidSynth and a General MIDI SoundFont.
+
+Each track is written as its own MIDI file (with the score's tempo map and
+metre) and rendered by the ``fluidsynth`` program (Debian's ``fluidsynth``,
+built on ``libfluidsynth3``) with reverb and chorus off, so the stems are dry
+and the mixing stage decides the space. Tracks render in parallel, one
+FluidSynth process per core. Every stem starts at time 0 and all are padded to
+the same length, which includes the longest release tail, so they line up
+sample for sample.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+
+from tunesmith.audio.io import AudioReader, AudioWriter
+from tunesmith.errors import TunesmithError, UsageError
+from tunesmith.score.midi import write_midi
+from tunesmith.score.types import Score, Track
+
+#: Where Debian (and common distributions) put General MIDI SoundFonts, best first.
+SOUNDFONT_PATHS = (
+    "/usr/share/sounds/sf2/FluidR3_GM.sf2",
+    "/usr/share/sounds/sf3/MuseScore_General.sf3",
+    "/usr/share/sounds/sf2/MuseScore_General.sf2",
+    "/usr/share/sounds/sf2/default-GM.sf2",
+    "/usr/share/sounds/sf2/TimGM6mb.sf2",
+    "/usr/share/sounds/sf3/default-GM.sf3",
+)
+SILENCE = 10 ** (-100 / 20)  # trailing samples below -100 dBFS on every stem are trimmed
+GAIN = 0.5  # FluidSynth master gain: headroom for dense parts (its default 0.2 is very quiet)
+
+
+class RenderError(TunesmithError):
+    """Rendering cannot run (missing FluidSynth or SoundFont, nothing to render)."""
+
+
+def find_soundfont(explicit: str | os.PathLike[str] | None = None) -> Path:
+    """The SoundFont to use: ``explicit``, else ``$TUNESMITH_SOUNDFONT``, else the first GM one installed.
+
+    Raises
+    ------
+    RenderError
+        When none is found, naming the Debian package that provides one.
+    """
+    chosen = explicit or os.environ.get("TUNESMITH_SOUNDFONT")
+    if chosen:
+        path = Path(chosen)
+        if not path.is_file():
+            raise RenderError("SoundFont not found", path)
+        return path
+    for candidate in SOUNDFONT_PATHS:
+        if Path(candidate).is_file():
+            return Path(candidate)
+    raise RenderError(
+        "no General MIDI SoundFont found: install the Debian package fluid-soundfont-gm "
+        "(or timgm6mb-soundfont), or pass --soundfont PATH"
+    )
+
+
+def _fluidsynth() -> str:
+    exe = shutil.which("fluidsynth")
+    if exe is None:
+        raise RenderError("FluidSynth not found: install the Debian package fluidsynth (it uses libfluidsynth3)")
+    return exe
+
+
+def stem_name(index: int, track: Track) -> str:
+    """``<nn>-<track>.wav`` with a file-system-safe track name."""
+    slug = re.sub(r"[^a-z0-9]+", "-", track.name.lower()).strip("-") or ("drums" if track.is_drum else "track")
+    return f"{index + 1:02d}-{slug}.wav"
+
+
+@dataclass
+class RenderReport:
+    """What was rendered. ``to_dict`` is the ``--json`` document."""
+
+    stems: list[str]
+    sample_rate_hz: int
+    duration_s: float
+    soundfont: str
+    mix: str | None = None
+    tracks: list[dict[str, object]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, object]:
+        """JSON-ready."""
+        return {
+            "stems": self.stems,
+            "sample_rate_hz": self.sample_rate_hz,
+            "duration_s": round(self.duration_s, 3),
+            "soundfont": self.soundfont,
+            "mix": self.mix,
+            "tracks": self.tracks,
+        }
+
+
+def _render_track(
+    exe: str, soundfont: Path, score: Score, track: Track, rate: int, workdir: Path, i: int
+) -> np.ndarray:
+    """Render one track to a float32 ``(frames, 2)`` array."""
+    # FluidSynth's file renderer keeps going after the last event until every
+    # voice has been released, so the stems include their release tails.
+    single = replace(score, tracks=(track,), chords=(), sections=())
+    midi = workdir / f"{i:02d}.mid"
+    wav = workdir / f"{i:02d}.wav"
+    write_midi(single, midi)
+    cmd = [
+        exe,
+        "-ni",
+        "-q",
+        "-R",
+        "0",
+        "-C",
+        "0",
+        "-g",
+        str(GAIN),
+        "-r",
+        str(rate),
+        "-O",
+        "float",
+        "-T",
+        "wav",
+        "-F",
+        str(wav),
+        str(soundfont),
+        str(midi),
+    ]
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if proc.returncode != 0 or not wav.exists():
+        message = " ".join((proc.stderr or proc.stdout or "no output").split())[:200]
+        raise RenderError(f"FluidSynth failed on track {track.name!r}: {message}")
+    with AudioReader(wav) as reader:
+        return reader.read().samples
+
+
+def render(
+    score: Score,
+    out_dir: str | os.PathLike[str],
+    soundfont: str | os.PathLike[str] | None = None,
+    sample_rate: int = 44_100,
+    mix_path: str | os.PathLike[str] | None = None,
+    workers: int | None = None,
+) -> RenderReport:
+    """Render every track of ``score`` to ``out_dir/<nn>-<track>.wav`` (32-bit float, stereo).
+
+    Parameters
+    ----------
+    score : Score
+        The music; tracks without notes are skipped.
+    out_dir : str or os.PathLike
+        Folder for the stems (created if missing).
+    soundfont : str or os.PathLike, optional
+        SoundFont (.sf2/.sf3); see :func:`find_soundfont`.
+    sample_rate : int
+        Hz, 8000–96000.
+    mix_path : str or os.PathLike, optional
+        Also write the plain sum of the stems here.
+    workers : int, optional
+        Parallel FluidSynth processes (default: CPU count).
+
+    Raises
+    ------
+    RenderError
+        No notes, no FluidSynth, no SoundFont, or FluidSynth failing.
+    """
+    if not 8_000 <= sample_rate <= 96_000:
+        raise UsageError(f"--sample-rate {sample_rate} Hz is outside 8000..96000 Hz (FluidSynth's range)")
+    tracks = [t for t in score.tracks if t.notes]
+    if not tracks:
+        raise RenderError("nothing to render: the score has no notes")
+    exe = _fluidsynth()
+    sf_path = find_soundfont(soundfont)
+    out = Path(out_dir)
+    with tempfile.TemporaryDirectory(prefix="tunesmith-render-") as tmp:
+        work = Path(tmp)
+        with ThreadPoolExecutor(workers or os.cpu_count() or 1) as pool:
+            futures = [
+                pool.submit(_render_track, exe, sf_path, score, t, sample_rate, work, i) for i, t in enumerate(tracks)
+            ]
+            audio = [f.result() for f in futures]
+    # Equal length: the longest render, then trailing silence common to all stems trimmed.
+    length = max(len(a) for a in audio)
+    last = 0
+    for a in audio:
+        loud = np.flatnonzero(np.abs(a).max(axis=1) > SILENCE)
+        last = max(last, int(loud[-1]) + 1 if len(loud) else 0)
+    end_of_music = round(score.duration_s * sample_rate)
+    length = min(length, max(last, end_of_music))
+    out.mkdir(parents=True, exist_ok=True)
+    names, info = [], []
+    mix = np.zeros((length, 2), np.float32) if mix_path is not None else None
+    for i, (track, a) in enumerate(zip(tracks, audio, strict=True)):
+        stem = np.zeros((length, a.shape[1]), np.float32)
+        stem[: min(length, len(a))] = a[:length]
+        name = stem_name(i, track)
+        with AudioWriter(out / name, sample_rate, stem.shape[1], "wav32f") as writer:
+            writer.write(stem)
+        if mix is not None:
+            mix += stem if stem.shape[1] == 2 else np.repeat(stem, 2, axis=1)
+        names.append(name)
+        info.append(
+            {
+                "stem": name,
+                "track": track.name,
+                "program": track.program,
+                "is_drum": track.is_drum,
+                "notes": len(track.notes),
+                "peak_dbfs": _peak_db(stem),
+            }
+        )
+    if mix is not None and mix_path is not None:
+        with AudioWriter(mix_path, sample_rate, 2, "wav32f") as writer:
+            writer.write(mix)
+    return RenderReport(
+        names, sample_rate, length / sample_rate, str(sf_path), None if mix_path is None else str(mix_path), info
+    )
+
+
+def _peak_db(x: np.ndarray) -> float | None:
+    peak = float(np.abs(x).max()) if x.size else 0.0
+    return round(20 * np.log10(peak), 2) if peak > 0 else None
+
+
+__all__ = ["RenderError", "RenderReport", "find_soundfont", "render", "stem_name"]
