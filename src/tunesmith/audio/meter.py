@@ -242,13 +242,46 @@ def _round(value: float | None, digits: int = 2) -> float | None:
     return None if value is None else round(float(value), digits)
 
 
-# One explicit signature: compiled once, cached on disk, and never re-specialised
+# Explicit signatures: compiled once, cached on disk, and never re-specialised
 # (concurrent processes adding signatures to one numba cache can corrupt it).
+@numba.njit("void(float32[::1], float32[:, ::1], int64, float32[::1])", nogil=True, cache=True)
+def interpolated_peaks(ext, rows, start, out):  # pragma: no cover - compiled
+    """``out[i]`` = largest |oversampled value| of the window ``ext[start + i : start + i + taps]``.
+
+    ``rows`` is ``(3, taps)``: the interpolator's in-between phases (unused ones
+    zero). A compiled loop rather than a matrix product: it releases the GIL so
+    channels run on separate cores, never materialises the oversampled signal,
+    and its inner loop runs over samples (in 1024-sample chunks that stay in
+    cache) so that the compiler vectorises it.
+    """
+    taps = rows.shape[1]
+    chunk = 1024
+    acc0 = np.empty(chunk, np.float32)
+    acc1 = np.empty(chunk, np.float32)
+    acc2 = np.empty(chunk, np.float32)
+    for first in range(0, len(out), chunk):
+        m = min(chunk, len(out) - first)
+        acc0[:m] = 0.0
+        acc1[:m] = 0.0
+        acc2[:m] = 0.0
+        for k in range(taps):
+            c0 = rows[0, k]
+            c1 = rows[1, k]
+            c2 = rows[2, k]
+            seg = ext[start + first + k : start + first + k + m]
+            for i in range(m):
+                v = seg[i]
+                acc0[i] += c0 * v
+                acc1[i] += c1 * v
+                acc2[i] += c2 * v
+        for i in range(m):
+            out[first + i] = max(abs(acc0[i]), abs(acc1[i]), abs(acc2[i]))
+
+
 @numba.njit(
     "float64(float32[::1], float32[:, ::1], int64[::1], float64[::1], float64, float64, int64)",
     nogil=True,
     cache=True,
-    fastmath=True,
 )
 def _scan_blocks(
     ext: np.ndarray,
@@ -259,18 +292,9 @@ def _scan_blocks(
     best: float,
     block: int,
 ) -> float:  # pragma: no cover - compiled
-    """Peak of the interpolated signal over blocks taken in ``order`` until none can beat ``best``.
-
-    ``phases`` is ``(3, taps)`` (unused phases are zero rows). A compiled loop
-    rather than a matrix product: it releases the GIL so channels run on
-    separate cores, never materialises the oversampled signal, and its inner
-    loop runs over samples so that the compiler vectorises it.
-    """
-    taps = phases.shape[1]
-    n_out = len(ext) - taps + 1
-    acc0 = np.empty(block, np.float32)
-    acc1 = np.empty(block, np.float32)
-    acc2 = np.empty(block, np.float32)
+    """Peak of the interpolated signal over blocks taken in ``order`` until none can beat ``best``."""
+    n_out = len(ext) - phases.shape[1] + 1
+    buf = np.empty(block, np.float32)
     for j in range(len(order)):
         b = order[j]
         if span_peak[b] * gain_bound <= best:
@@ -279,25 +303,8 @@ def _scan_blocks(
         m = min(start + block, n_out) - start
         if m <= 0:
             continue
-        acc0[:m] = 0.0
-        acc1[:m] = 0.0
-        acc2[:m] = 0.0
-        for k in range(taps):
-            c0 = phases[0, k]
-            c1 = phases[1, k]
-            c2 = phases[2, k]
-            seg = ext[start + k : start + k + m]
-            for i in range(m):
-                v = seg[i]
-                acc0[i] += c0 * v
-                acc1[i] += c1 * v
-                acc2[i] += c2 * v
-        peak = np.float32(0.0)
-        for i in range(m):
-            v = max(abs(acc0[i]), abs(acc1[i]), abs(acc2[i]))
-            if v > peak:
-                peak = v
-        best = max(best, float(peak))
+        interpolated_peaks(ext, phases, start, buf[:m])
+        best = max(best, float(buf[:m].max()))
     return best
 
 

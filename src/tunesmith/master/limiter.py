@@ -32,7 +32,13 @@ import numba
 import numpy as np
 import scipy.signal as ss
 
-from tunesmith.audio.meter import channel_weights, gated_mean_lufs, k_weighting_sos, true_peak_phases
+from tunesmith.audio.meter import (
+    channel_weights,
+    gated_mean_lufs,
+    interpolated_peaks,
+    k_weighting_sos,
+    true_peak_phases,
+)
 
 LOOKAHEAD_S = 0.002
 RELEASE_S = 0.060
@@ -45,34 +51,6 @@ _BLOCK = 1 << 17
 _CHUNKS_PER_S = 1000  # loudness bookkeeping resolution for the solver
 _GATE_CHUNKS = 400  # 400 ms gating blocks ...
 _HOP_CHUNKS = 100  # ... every 100 ms
-
-
-@numba.njit("void(float32[::1], float32[:, ::1], int64, float32[::1])", nogil=True, cache=True)
-def _interp_peaks(ext, rows, delay, out):  # pragma: no cover - compiled
-    """Max |interpolated value| between samples ``n + delay`` and ``n + delay + 1``, per window ``n``."""
-    taps = rows.shape[1]
-    n_out = len(out)
-    block = 1024
-    acc0 = np.empty(block, np.float32)
-    acc1 = np.empty(block, np.float32)
-    acc2 = np.empty(block, np.float32)
-    for start in range(0, n_out, block):
-        m = min(block, n_out - start)
-        acc0[:m] = 0.0
-        acc1[:m] = 0.0
-        acc2[:m] = 0.0
-        for k in range(taps):
-            c0 = rows[0, k]
-            c1 = rows[1, k]
-            c2 = rows[2, k]
-            seg = ext[start + k : start + k + m]
-            for i in range(m):
-                v = seg[i]
-                acc0[i] += c0 * v
-                acc1[i] += c1 * v
-                acc2[i] += c2 * v
-        for i in range(m):
-            out[start + i] = max(abs(acc0[i]), abs(acc1[i]), abs(acc2[i]))
 
 
 def true_peak_envelope(x: np.ndarray, sample_rate: int) -> np.ndarray:
@@ -96,7 +74,7 @@ def true_peak_envelope(x: np.ndarray, sample_rate: int) -> np.ndarray:
             if src_lo < src_hi:
                 seg[src_lo - lo : src_hi - lo] = x[src_lo:src_hi, c]
             between = np.empty(s1 - s0 + 1, np.float32)  # interval a = s0 - 1 + i
-            _interp_peaks(seg, rows, np.int64(delay), between)
+            interpolated_peaks(seg, rows, 0, between)  # window n covers the interval after n + delay
             peak = np.maximum(np.maximum(between[:-1], between[1:]), np.abs(x[s0:s1, c]))
             np.maximum(env[s0:s1], peak, out=env[s0:s1])
     return env
