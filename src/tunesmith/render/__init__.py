@@ -117,6 +117,8 @@ def _render_track(
         exe,
         "-ni",
         "-q",
+        "-o",
+        "synth.dynamic-sample-loading=1",  # load only the samples this track plays
         "-R",
         "0",
         "-C",
@@ -182,11 +184,14 @@ def render(
     out = Path(out_dir)
     with tempfile.TemporaryDirectory(prefix="tunesmith-render-") as tmp:
         work = Path(tmp)
+        # Heaviest tracks (most note-beats: sustained pads, dense comping) start first,
+        # so the last process to finish is not the slowest one started late.
+        order = sorted(range(len(tracks)), key=lambda i: -sum(n.duration for n in tracks[i].notes))
         with ThreadPoolExecutor(workers or os.cpu_count() or 1) as pool:
-            futures = [
-                pool.submit(_render_track, exe, sf_path, score, t, sample_rate, work, i) for i, t in enumerate(tracks)
-            ]
-            audio = [f.result() for f in futures]
+            futures = {
+                i: pool.submit(_render_track, exe, sf_path, score, tracks[i], sample_rate, work, i) for i in order
+            }
+            audio = [futures[i].result() for i in range(len(tracks))]
     # Equal length: the longest render, then trailing silence common to all stems trimmed.
     length = max(len(a) for a in audio)
     last = 0
