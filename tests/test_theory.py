@@ -119,3 +119,17 @@ def test_key_detection_on_scales_and_cadences() -> None:
             if mode == "minor":  # the leading tone of harmonic minor
                 hist[(tonic + 11) % 12] += 1.5
             assert detect_key(hist)[0] == key
+
+
+def test_instrument_ranges() -> None:
+    from tunesmith.score.theory import instrument_range
+
+    for program in range(128):
+        low, high = instrument_range(program)
+        assert 0 <= low < high <= 127 and high - low >= 24  # at least two octaves
+    assert instrument_range(33)[1] <= 67  # electric bass stays low
+    assert instrument_range(72)[0] >= 72  # piccolo stays high
+    assert instrument_range(58)[0] < instrument_range(56)[0]  # tuba below trumpet
+    assert instrument_range(0, is_drum=True) == (35, 81)
+    with pytest.raises(ValueError):
+        instrument_range(128)

@@ -291,7 +291,7 @@ def master_cmd(
 
 @app.command("render")
 def render_cmd(
-    song: Annotated[Path, typer.Argument(metavar="SONG", help="A MIDI file (.mid/.midi).")],
+    song: Annotated[Path, typer.Argument(metavar="SONG", help="A song: .mid, .musicxml, .mxl or .abc.")],
     output: Annotated[Path, typer.Option("-o", "--output", help="Folder for the stems.")],
     soundfont: Annotated[
         Path | None, typer.Option(help="SoundFont (.sf2/.sf3); default: $TUNESMITH_SOUNDFONT or an installed GM one.")
@@ -303,11 +303,9 @@ def render_cmd(
     """Render each track of a song to a dry audio stem (<nn>-<track>.wav) through FluidSynth."""
     from tunesmith.provenance import write_recipe
     from tunesmith.render import render
-    from tunesmith.score import read_midi
+    from tunesmith.score import read_score
 
-    if song.suffix.lower() not in (".mid", ".midi"):
-        raise UsageError("tunesmith render reads MIDI files (.mid, .midi)", song)
-    score = read_midi(song)
+    score = read_score(song)
     report = render(score, output, soundfont, sample_rate, mix)
     params = {"soundfont": report.soundfont, "sample_rate_hz": sample_rate}
     for name in report.stems:

@@ -1,6 +1,7 @@
 """Symbolic music: the ``Score`` value type, music theory and MIDI I/O."""
 
 from tunesmith.score.midi import read_midi, write_midi
+from tunesmith.score.notation import read_score, write_musicxml
 from tunesmith.score.theory import Chord, ChordParseError, Key, detect_key, parse_chord, roman_numeral
 from tunesmith.score.types import (
     ChordSymbol,
@@ -28,6 +29,8 @@ __all__ = [
     "detect_key",
     "parse_chord",
     "read_midi",
+    "read_score",
     "roman_numeral",
     "write_midi",
+    "write_musicxml",
 ]

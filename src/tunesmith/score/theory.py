@@ -393,3 +393,64 @@ def detect_key(pitch_class_weights: np.ndarray) -> tuple[Key, float]:
                 best = (r, Key(tonic, mode))
     assert best is not None
     return best[1], best[0]
+
+
+# Practical written ranges (MIDI notes) per General MIDI family of eight programs, with
+# overrides where one instrument in a family differs a lot (piccolo, tuba, contrabass…).
+_GM_FAMILY_RANGES = (
+    (21, 108),  # 0-7 pianos
+    (48, 96),  # 8-15 chromatic percussion (celesta, glockenspiel, vibraphone, marimba, …)
+    (36, 96),  # 16-23 organs
+    (40, 88),  # 24-31 guitars
+    (28, 60),  # 32-39 basses (bass guitar E1-C4)
+    (55, 103),  # 40-47 strings (violin … contrabass; overridden below)
+    (36, 96),  # 48-55 ensembles
+    (52, 84),  # 56-63 brass (trumpet … overridden below)
+    (49, 91),  # 64-71 reed (saxes, oboe, bassoon, clarinet; overridden below)
+    (60, 96),  # 72-79 pipe (piccolo, flute, recorder, …)
+    (36, 96),  # 80-87 synth lead
+    (36, 96),  # 88-95 synth pad
+    (36, 96),  # 96-103 synth effects
+    (48, 84),  # 104-111 ethnic
+    (48, 84),  # 112-119 percussive
+    (36, 84),  # 120-127 sound effects
+)
+_GM_RANGE_OVERRIDES = {
+    40: (55, 103),
+    41: (48, 91),
+    42: (36, 76),
+    43: (28, 67),  # violin, viola, cello, contrabass
+    56: (54, 84),
+    57: (40, 77),
+    58: (28, 58),
+    60: (34, 77),  # trumpet, trombone, tuba, French horn
+    64: (56, 88),
+    65: (49, 81),
+    66: (44, 76),
+    67: (36, 69),  # soprano, alto, tenor, baritone sax
+    68: (58, 91),
+    70: (34, 75),
+    71: (50, 94),
+    72: (74, 108),
+    73: (60, 96),  # oboe, bassoon, clarinet, piccolo, flute
+    52: (48, 81),
+    53: (48, 79),
+    54: (48, 81),  # choir aahs, voice oohs, synth voice
+}
+
+
+def instrument_range(program: int, is_drum: bool = False) -> tuple[int, int]:
+    """Practical range ``(lowest, highest)`` MIDI note of a General MIDI program.
+
+    Drums return the GM percussion key range (35–81).
+
+    Raises
+    ------
+    ValueError
+        For a program outside 0–127.
+    """
+    if is_drum:
+        return (35, 81)
+    if not 0 <= program <= 127:
+        raise ValueError(f"GM program must be 0-127, got {program}")
+    return _GM_RANGE_OVERRIDES.get(program, _GM_FAMILY_RANGES[program // 8])

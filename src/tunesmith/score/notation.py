@@ -1,0 +1,237 @@
+"""MusicXML/MXL and ABC through music21, and the MusicXML lead sheet.
+
+``read_score`` is the one entry point for every symbolic format: MIDI goes to
+:func:`tunesmith.score.midi.read_midi`, MusicXML/MXL/ABC to music21, whose
+parts become tracks (tied notes merged, chords split into notes, chord symbols
+kept as :class:`ChordSymbol`). ``write_musicxml`` writes a lead sheet — the
+melody with chord symbols, key, metre and tempo — that MuseScore opens.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+from tunesmith.atomic import atomic_path
+from tunesmith.errors import InputFileError, UsageError
+from tunesmith.score.midi import read_midi
+from tunesmith.score.theory import Chord, ChordParseError, Key, parse_chord
+from tunesmith.score.types import ChordSymbol, KeyChange, Note, Score, TempoChange, TimeSignature, Track
+
+NOTATION_SUFFIXES = (".musicxml", ".xml", ".mxl", ".abc")
+MIDI_SUFFIXES = (".mid", ".midi")
+NOTATION_GRID = 0.25  # beats: the lead sheet is notated in sixteenths
+
+# Canonical chord quality -> MusicXML/music21 chord kind.
+_KINDS = {
+    "maj": "major",
+    "min": "minor",
+    "7": "dominant-seventh",
+    "maj7": "major-seventh",
+    "min7": "minor-seventh",
+    "minmaj7": "minor-major-seventh",
+    "hdim7": "half-diminished-seventh",
+    "dim": "diminished",
+    "dim7": "diminished-seventh",
+    "aug": "augmented",
+    "sus2": "suspended-second",
+    "sus4": "suspended-fourth",
+    "7sus4": "suspended-fourth-seventh",
+    "maj6": "major-sixth",
+    "min6": "minor-sixth",
+    "9": "dominant-ninth",
+    "maj9": "major-ninth",
+    "min9": "minor-ninth",
+    "11": "dominant-11th",
+    "min11": "minor-11th",
+    "13": "dominant-13th",
+    "add9": "major",
+}
+_FROM_KIND = {v: k for k, v in _KINDS.items() if k != "add9"}
+_FROM_KIND.update({"dominant": "7", "suspended-fourth-seventh": "7sus4", "major-minor": "minmaj7"})
+
+
+def read_score(path: str | os.PathLike[str]) -> Score:
+    """Read MIDI, MusicXML/MXL or ABC into a :class:`Score` (format from the suffix).
+
+    Raises
+    ------
+    InputFileError
+        Missing or unreadable file.
+    UsageError
+        Unknown suffix.
+    """
+    p = Path(path)
+    suffix = p.suffix.lower()
+    if suffix in MIDI_SUFFIXES:
+        return read_midi(p)
+    if suffix not in NOTATION_SUFFIXES:
+        raise UsageError(f"unknown score format {suffix or '(no suffix)'!r}: use .mid, .musicxml, .mxl or .abc", p)
+    if not p.exists():
+        raise InputFileError("no such file", p)
+    if p.is_dir():
+        raise InputFileError("is a directory, not a score", p)
+    import music21  # imported on use: it takes a second
+
+    try:
+        parsed = music21.converter.parse(str(p), format="abc" if suffix == ".abc" else "musicxml")
+    except Exception as exc:  # music21 raises many unrelated types for malformed files
+        message = " ".join(str(exc).split())[:100]
+        raise InputFileError(
+            f"not a readable {suffix[1:].upper()} file ({exc.__class__.__name__}: {message})", p
+        ) from None
+    if isinstance(parsed, music21.stream.Opus):  # an ABC book: the first tune
+        scores = list(parsed.scores)
+        if not scores:
+            raise InputFileError("holds no tunes", p)
+        parsed = scores[0]
+    return from_music21(parsed, title=p.stem)
+
+
+def from_music21(stream: object, title: str = "") -> Score:
+    """Convert a music21 stream (Score or Part) into a :class:`Score`."""
+    from music21 import chord as m21chord
+    from music21 import harmony, key, meter, note, tempo
+    from music21 import stream as m21stream
+
+    assert isinstance(stream, m21stream.Stream)
+    flat = stream.flatten()
+    tempos = [
+        TempoChange(float(m.offset), float(m.getQuarterBPM()))
+        for m in flat.getElementsByClass(tempo.MetronomeMark)
+        if m.getQuarterBPM()
+    ]
+    sigs = [
+        TimeSignature(float(t.offset), t.numerator, t.denominator) for t in flat.getElementsByClass(meter.TimeSignature)
+    ]
+    keys = []
+    for k in flat.getElementsByClass(key.KeySignature):
+        as_key = k if isinstance(k, key.Key) else k.asKey()
+        mode = as_key.mode if as_key.mode in ("major", "minor") else "major"
+        keys.append(KeyChange(float(k.offset), Key(as_key.tonic.pitchClass, mode)))
+    parts = list(stream.parts) if isinstance(stream, m21stream.Score) and stream.parts else [stream]
+    tracks, chord_marks = [], []
+    for index, part in enumerate(parts):
+        notes = []
+        for el in part.stripTies().flatten().notes:
+            start = float(el.offset)
+            if isinstance(el, harmony.ChordSymbol):
+                chord_marks.append((start, _chord_of(el)))
+                continue
+            length = float(el.quarterLength)
+            if length <= 0:  # grace notes have no duration of their own
+                continue
+            velocity = int(el.volume.velocity) if el.volume.velocity else 80
+            pitches = el.pitches if isinstance(el, m21chord.Chord) else [el.pitch] if isinstance(el, note.Note) else []
+            notes += [Note(start, length, int(p.midi), velocity) for p in pitches if 0 <= p.midi <= 127]
+        instrument = part.getInstrument(returnDefault=True)
+        program = instrument.midiProgram if instrument is not None and instrument.midiProgram is not None else 0
+        name = part.partName or (instrument.instrumentName if instrument else None) or f"part {index + 1}"
+        tracks.append(Track(str(name), tuple(notes), int(program), role="melody" if index == 0 else "other"))
+    chord_marks.sort(key=lambda c: c[0])
+    end = max([t.end for t in tracks] + [0.0])
+    chords = tuple(
+        ChordSymbol(start, (chord_marks[i + 1][0] if i + 1 < len(chord_marks) else end) - start, c)
+        for i, (start, c) in enumerate(chord_marks)
+        if (chord_marks[i + 1][0] if i + 1 < len(chord_marks) else end) > start
+    )
+    return Score(
+        tracks=tuple(tracks),
+        tempos=_unique(tempos) or (TempoChange(0.0, 120.0),),
+        time_signatures=_unique(sigs) or (TimeSignature(0.0),),
+        keys=_unique(keys),
+        chords=chords,
+        title=title,
+    )
+
+
+def _unique(changes: list) -> tuple:
+    """Changes with duplicates removed: every part repeats the key, metre and tempo."""
+    return tuple(dict.fromkeys(sorted(changes, key=lambda c: c.beat)))
+
+
+def _chord_of(symbol: object) -> Chord | None:
+    """Our :class:`Chord` for a music21 ChordSymbol: root, MusicXML kind and bass; the figure as fallback."""
+    root = symbol.root()
+    kind = getattr(symbol, "chordKind", None)
+    if root is not None and kind in _FROM_KIND:
+        bass = symbol.bass()
+        bass_pc = bass.pitchClass if bass is not None and bass.pitchClass != root.pitchClass else None
+        return Chord(root.pitchClass, _FROM_KIND[kind], bass_pc)
+    figure = str(getattr(symbol, "figure", "") or "")
+    figure = re.sub(r"(^|/)([A-G])-", r"\1\2b", figure)  # music21 spells flats with "-"
+    try:
+        return parse_chord(figure)
+    except (ChordParseError, ValueError):
+        return None if root is None else Chord(root.pitchClass)
+
+
+def write_musicxml(score: Score, path: str | os.PathLike[str], melody: str = "melody") -> None:
+    """Write a lead sheet: the melody track with chord symbols, key, metre and tempo (atomically).
+
+    Parameters
+    ----------
+    score : Score
+        The song; onsets and lengths are quantised to sixteenths for notation.
+    path : str or os.PathLike
+        ``.musicxml`` (uncompressed) or ``.mxl``.
+    melody : str
+        Name or role of the melody track (the first track if there is none).
+    """
+    from music21 import harmony, key, meter, note, stream, tempo
+
+    # Notation needs durations it can spell: onsets and lengths go to the sixteenth grid.
+    score = score.quantize(NOTATION_GRID)
+    try:
+        lead = score.track(melody)
+    except KeyError:
+        lead = score.tracks[0] if score.tracks else Track("melody")
+    part = stream.Part()
+    part.partName = lead.name
+    for t in score.tempos:
+        part.insert(t.beat, tempo.MetronomeMark(number=round(t.bpm, 2)))
+    for s in score.time_signatures:
+        part.insert(s.beat, meter.TimeSignature(f"{s.numerator}/{s.denominator}"))
+    for k in score.keys:
+        part.insert(
+            k.beat,
+            key.Key(
+                Key(k.key.tonic).short().replace("b", "-"), k.key.mode if k.key.mode in ("major", "minor") else "major"
+            ),
+        )
+    for c in score.chords:
+        if c.chord is None:
+            continue
+        start = round(c.start / NOTATION_GRID) * NOTATION_GRID
+        bass = None if c.chord.bass is None else _m21_name(c.chord.bass)
+        cs = harmony.ChordSymbol(root=_m21_name(c.chord.root), bass=bass, kind=_KINDS[c.chord.quality])
+        part.insert(start, cs)
+    # A lead sheet is one voice: where notes overlap, the later onset cuts the earlier one.
+    notes = list(lead.notes)
+    for i, n in enumerate(notes):
+        length = n.duration
+        if i + 1 < len(notes) and notes[i + 1].start < n.end:
+            length = notes[i + 1].start - n.start
+        if length <= 0:
+            continue
+        m = note.Note(n.pitch)
+        m.quarterLength = length
+        m.volume.velocity = n.velocity
+        part.insert(n.start, m)
+    doc = stream.Score()
+    doc.insert(0, part)
+    doc.metadata = __import__("music21").metadata.Metadata(title=score.title or "tunesmith lead sheet")
+    target = Path(path)
+    fmt = "mxl" if target.suffix.lower() == ".mxl" else "musicxml"
+    made = doc.makeNotation()
+    with atomic_path(target) as tmp:
+        made.write(fmt, fp=str(tmp))
+
+
+def _m21_name(pc: int) -> str:
+    """music21 spelling of a pitch class (flats as ``-``)."""
+    return ("C", "C#", "D", "E-", "E", "F", "F#", "G", "A-", "A", "B-", "B")[pc % 12]
+
+
+__all__ = ["from_music21", "read_score", "write_musicxml"]
