@@ -21,8 +21,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
+import soundfile as sf
 
-from tunesmith.audio.io import AudioReader, AudioWriter
+from tunesmith.audio.io import AudioWriter
 from tunesmith.errors import TunesmithError, UsageError
 from tunesmith.score.midi import write_midi
 from tunesmith.score.types import Score, Track
@@ -103,16 +104,19 @@ class RenderReport:
         }
 
 
-def _render_track(
-    exe: str, soundfont: Path, score: Score, track: Track, rate: int, workdir: Path, i: int
-) -> np.ndarray:
-    """Render one track to a float32 ``(frames, 2)`` array."""
+@dataclass
+class _Rendered:
+    path: Path  # temporary file in the output folder
+    frames: int
+    last_sound: int  # index after the last sample above SILENCE
+    peak: float
+
+
+def _render_track(exe: str, soundfont: Path, score: Score, track: Track, rate: int, midi: Path, wav: Path) -> _Rendered:
+    """Render one track straight into ``wav`` (float WAV) and scan it once for its peak and tail."""
     # FluidSynth's file renderer keeps going after the last event until every
     # voice has been released, so the stems include their release tails.
-    single = replace(score, tracks=(track,), chords=(), sections=())
-    midi = workdir / f"{i:02d}.mid"
-    wav = workdir / f"{i:02d}.wav"
-    write_midi(single, midi)
+    write_midi(replace(score, tracks=(track,), chords=(), sections=()), midi)
     cmd = [
         exe,
         "-ni",
@@ -140,8 +144,15 @@ def _render_track(
     if proc.returncode != 0 or not wav.exists():
         message = " ".join((proc.stderr or proc.stdout or "no output").split())[:200]
         raise RenderError(f"FluidSynth failed on track {track.name!r}: {message}")
-    with AudioReader(wav) as reader:
-        return reader.read().samples
+    frames, last, peak = 0, 0, 0.0
+    with sf.SoundFile(str(wav)) as f:
+        for block in f.blocks(1 << 17, dtype="float32", always_2d=True):
+            loud = np.flatnonzero((np.abs(block) > SILENCE).any(axis=1))
+            if len(loud):
+                last = frames + int(loud[-1]) + 1
+            peak = max(peak, float(block.max()), -float(block.min()))
+            frames += len(block)
+    return _Rendered(wav, frames, last, peak)
 
 
 def render(
@@ -182,57 +193,72 @@ def render(
     exe = _fluidsynth()
     sf_path = find_soundfont(soundfont)
     out = Path(out_dir)
-    with tempfile.TemporaryDirectory(prefix="tunesmith-render-") as tmp:
-        work = Path(tmp)
-        # Heaviest tracks (most note-beats: sustained pads, dense comping) start first,
-        # so the last process to finish is not the slowest one started late.
-        order = sorted(range(len(tracks)), key=lambda i: -sum(n.duration for n in tracks[i].notes))
-        with ThreadPoolExecutor(workers or os.cpu_count() or 1) as pool:
-            futures = {
-                i: pool.submit(_render_track, exe, sf_path, score, tracks[i], sample_rate, work, i) for i in order
-            }
-            audio = [futures[i].result() for i in range(len(tracks))]
-    # Equal length: the longest render, then trailing silence common to all stems trimmed.
-    length = max(len(a) for a in audio)
-    last = 0
-    for a in audio:
-        loud = np.flatnonzero(np.abs(a).max(axis=1) > SILENCE)
-        last = max(last, int(loud[-1]) + 1 if len(loud) else 0)
-    end_of_music = round(score.duration_s * sample_rate)
-    length = min(length, max(last, end_of_music))
     out.mkdir(parents=True, exist_ok=True)
-    names, info = [], []
-    mix = np.zeros((length, 2), np.float32) if mix_path is not None else None
-    for i, (track, a) in enumerate(zip(tracks, audio, strict=True)):
-        stem = np.zeros((length, a.shape[1]), np.float32)
-        stem[: min(length, len(a))] = a[:length]
-        name = stem_name(i, track)
-        with AudioWriter(out / name, sample_rate, stem.shape[1], "wav32f") as writer:
-            writer.write(stem)
-        if mix is not None:
-            mix += stem if stem.shape[1] == 2 else np.repeat(stem, 2, axis=1)
-        names.append(name)
-        info.append(
-            {
-                "stem": name,
-                "track": track.name,
-                "program": track.program,
-                "is_drum": track.is_drum,
-                "notes": len(track.notes),
-                "peak_dbfs": _peak_db(stem),
-            }
-        )
-    if mix is not None and mix_path is not None:
+    names = [stem_name(i, t) for i, t in enumerate(tracks)]
+    rendered: list[_Rendered] = []
+    with tempfile.TemporaryDirectory(prefix="tunesmith-render-") as tmp:
+        try:
+            # Heaviest tracks (most note-beats: sustained pads, dense comping) start first,
+            # so the last process to finish is not the slowest one started late.
+            order = sorted(range(len(tracks)), key=lambda i: -sum(n.duration for n in tracks[i].notes))
+            with ThreadPoolExecutor(workers or os.cpu_count() or 1) as pool:
+                futures = {
+                    i: pool.submit(
+                        _render_track,
+                        exe,
+                        sf_path,
+                        score,
+                        tracks[i],
+                        sample_rate,
+                        Path(tmp) / f"{i:02d}.mid",
+                        out / f".{names[i]}.part.wav",
+                    )
+                    for i in order
+                }
+                rendered = [futures[i].result() for i in range(len(tracks))]
+            # Equal length: the longest render, less the trailing silence common to all stems,
+            # never shorter than the music. Files are padded or cut in place, then renamed.
+            length = max(r.frames for r in rendered)
+            length = min(length, max(max(r.last_sound for r in rendered), round(score.duration_s * sample_rate)))
+            for r, name in zip(rendered, names, strict=True):
+                with sf.SoundFile(str(r.path), "r+") as f:
+                    if r.frames < length:
+                        f.seek(0, sf.SEEK_END)
+                        f.write(np.zeros((length - r.frames, f.channels), np.float32))
+                    elif r.frames > length:
+                        f.truncate(length)
+                os.replace(r.path, out / name)
+        finally:
+            for name in names:
+                (out / f".{name}.part.wav").unlink(missing_ok=True)
+    if mix_path is not None:
         with AudioWriter(mix_path, sample_rate, 2, "wav32f") as writer:
-            writer.write(mix)
+            readers = [sf.SoundFile(str(out / n)) for n in names]
+            try:
+                for _ in range(0, length, 1 << 17):
+                    total = None
+                    for f in readers:
+                        block = f.read(1 << 17, dtype="float32", always_2d=True)
+                        block = block if block.shape[1] == 2 else np.repeat(block, 2, axis=1)
+                        total = block if total is None else total + block
+                    writer.write(total)
+            finally:
+                for f in readers:
+                    f.close()
+    info = [
+        {
+            "stem": name,
+            "track": track.name,
+            "program": track.program,
+            "is_drum": track.is_drum,
+            "notes": len(track.notes),
+            "peak_dbfs": round(20 * np.log10(r.peak), 2) if r.peak > 0 else None,
+        }
+        for name, track, r in zip(names, tracks, rendered, strict=True)
+    ]
     return RenderReport(
         names, sample_rate, length / sample_rate, str(sf_path), None if mix_path is None else str(mix_path), info
     )
-
-
-def _peak_db(x: np.ndarray) -> float | None:
-    peak = float(np.abs(x).max()) if x.size else 0.0
-    return round(20 * np.log10(peak), 2) if peak > 0 else None
 
 
 __all__ = ["RenderError", "RenderReport", "find_soundfont", "render", "stem_name"]
