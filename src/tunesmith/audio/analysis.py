@@ -9,7 +9,6 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from tunesmith.audio.features import (
-    ANALYSIS_SR,
     EXCERPT_S,
     Framer,
     MusicalFeatures,
@@ -193,4 +192,4 @@ def analyze_file(
     )
 
 
-__all__ = ["ANALYSIS_SR", "Analysis", "analyze_file"]
+__all__ = ["Analysis", "analyze_file"]

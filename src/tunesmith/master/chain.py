@@ -47,7 +47,6 @@ BLOCK = 1 << 17
 MONO_BASS_HZ = 120.0
 LOUDNESS_TOLERANCE_LU = 0.05
 TP_MARGIN_DB = 0.05  # the limiter aims this far under the ceiling; the meter checks the rest
-PREVIEW_S = 30.0
 
 
 @dataclass

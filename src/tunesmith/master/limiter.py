@@ -48,9 +48,6 @@ RELEASES_S = (0.060, 0.030, 0.015, 0.008)
 #: The most the solver adds on top of the gain that would reach the target unlimited, dB.
 MAX_EXTRA_GAIN_DB = 30.0
 _BLOCK = 1 << 17
-_CHUNKS_PER_S = 1000  # loudness bookkeeping resolution for the solver
-_GATE_CHUNKS = 400  # 400 ms gating blocks ...
-_HOP_CHUNKS = 100  # ... every 100 ms
 
 
 def true_peak_envelope(x: np.ndarray, sample_rate: int) -> np.ndarray:
