@@ -14,7 +14,6 @@ from __future__ import annotations
 import sys
 import time
 
-import numpy as np
 from _common import SHARED_DATA, write_result
 
 from tunesmith.score.pop909 import load_split
@@ -32,12 +31,8 @@ def main() -> int:
     hits = {"major": [0, 0], "minor": [0, 0]}
     relative = 0
     for song in songs:
-        hist = np.zeros(12)
-        for track in song.score.tracks:
-            for n in track.notes:
-                hist[n.pitch % 12] += n.duration
         truth = song.score.keys[0].key
-        guess, _ = detect_key(hist)
+        guess, _ = detect_key(song.score.pitch_class_histogram())
         hits[truth.mode][0] += guess == truth
         hits[truth.mode][1] += 1
         rel_tonic = (truth.tonic + (9 if truth.mode == "major" else 3)) % 12

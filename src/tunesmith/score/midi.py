@@ -19,7 +19,17 @@ import mido
 from tunesmith.atomic import atomic_path
 from tunesmith.errors import InputFileError
 from tunesmith.score.theory import ChordParseError, Key, parse_chord
-from tunesmith.score.types import ChordSymbol, KeyChange, Note, Score, Section, TempoChange, TimeSignature, Track
+from tunesmith.score.types import (
+    ChordSymbol,
+    KeyChange,
+    Note,
+    Score,
+    Section,
+    TempoChange,
+    TimeSignature,
+    Track,
+    chord_spans,
+)
 
 PPQ = 480
 DRUM_CHANNEL = 9
@@ -120,17 +130,12 @@ def read_midi(path: str | os.PathLike[str]) -> Score:
 def _chords_from_marks(marks: list[tuple[float, str]], end: float) -> tuple[ChordSymbol, ...]:
     """Text events that parse as chord symbols; each lasts until the next one (or the end)."""
     parsed = []
-    for beat, text in sorted(marks):
+    for beat, text in marks:
         try:
             parsed.append((beat, parse_chord(text)))
         except ChordParseError:
             continue
-    out = []
-    for i, (beat, chord) in enumerate(parsed):
-        stop = parsed[i + 1][0] if i + 1 < len(parsed) else max(end, beat)
-        if stop > beat:
-            out.append(ChordSymbol(beat, stop - beat, chord))
-    return tuple(out)
+    return chord_spans(parsed, end)
 
 
 def _sections_from_marks(marks: list[tuple[float, str]], sigs: list[TimeSignature], end: float) -> tuple[Section, ...]:

@@ -17,7 +17,7 @@ from tunesmith.atomic import atomic_path
 from tunesmith.errors import InputFileError, UsageError
 from tunesmith.score.midi import read_midi
 from tunesmith.score.theory import Chord, ChordParseError, Key, parse_chord
-from tunesmith.score.types import ChordSymbol, KeyChange, Note, Score, TempoChange, TimeSignature, Track
+from tunesmith.score.types import KeyChange, Note, Score, TempoChange, TimeSignature, Track, chord_spans
 
 NOTATION_SUFFIXES = (".musicxml", ".xml", ".mxl", ".abc")
 MIDI_SUFFIXES = (".mid", ".midi")
@@ -129,13 +129,7 @@ def from_music21(stream: object, title: str = "") -> Score:
         program = instrument.midiProgram if instrument is not None and instrument.midiProgram is not None else 0
         name = part.partName or (instrument.instrumentName if instrument else None) or f"part {index + 1}"
         tracks.append(Track(str(name), tuple(notes), int(program), role="melody" if index == 0 else "other"))
-    chord_marks.sort(key=lambda c: c[0])
-    end = max([t.end for t in tracks] + [0.0])
-    chords = tuple(
-        ChordSymbol(start, (chord_marks[i + 1][0] if i + 1 < len(chord_marks) else end) - start, c)
-        for i, (start, c) in enumerate(chord_marks)
-        if (chord_marks[i + 1][0] if i + 1 < len(chord_marks) else end) > start
-    )
+    chords = chord_spans(chord_marks, max([t.end for t in tracks] + [0.0]))
     return Score(
         tracks=tuple(tracks),
         tempos=_unique(tempos) or (TempoChange(0.0, 120.0),),

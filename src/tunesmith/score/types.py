@@ -11,6 +11,8 @@ import bisect
 import itertools
 from dataclasses import dataclass, field, replace
 
+import numpy as np
+
 from tunesmith.score.theory import Chord, Key
 
 DEFAULT_TEMPO_BPM = 120.0
@@ -290,6 +292,15 @@ class Score:
 
         return replace(self, tracks=tuple(replace(t, notes=tuple(snap(n) for n in t.notes)) for t in self.tracks))
 
+    def pitch_class_histogram(self) -> np.ndarray:
+        """Duration-weighted pitch-class histogram of all pitched notes (12 bins, C first), beats."""
+        hist = np.zeros(12)
+        for track in self.tracks:
+            if not track.is_drum:
+                for n in track.notes:
+                    hist[n.pitch % 12] += n.duration
+        return hist
+
     def merge(self, other: Score) -> Score:
         """This score's tracks followed by ``other``'s (this score's tempo, metre and keys win)."""
         return replace(
@@ -308,6 +319,17 @@ class Score:
             if t.role == name_or_role:
                 return t
         raise KeyError(name_or_role)
+
+
+def chord_spans(changes: list[tuple[float, Chord | None]], end: float) -> tuple[ChordSymbol, ...]:
+    """Chord symbols from ``(beat, chord)`` changes: each lasts until the next change (the last until ``end``)."""
+    ordered = sorted(changes, key=lambda c: c[0])
+    spans = []
+    for i, (start, chord) in enumerate(ordered):
+        stop = ordered[i + 1][0] if i + 1 < len(ordered) else max(end, start)
+        if stop > start:
+            spans.append(ChordSymbol(start, stop - start, chord))
+    return tuple(spans)
 
 
 def _shift_changes(changes: tuple, lo: float, hi: float) -> tuple:
