@@ -144,14 +144,32 @@ def _render_track(exe: str, soundfont: Path, score: Score, track: Track, rate: i
     if proc.returncode != 0 or not wav.exists():
         message = " ".join((proc.stderr or proc.stdout or "no output").split())[:200]
         raise RenderError(f"FluidSynth failed on track {track.name!r}: {message}")
-    frames, last, peak = 0, 0, 0.0
+    return _scan(wav)
+
+
+def _scan(wav: Path, block: int = 1 << 17) -> _Rendered:
+    """Frames, end of sound and peak of a float WAV, reading it once into one reused buffer.
+
+    Only the peak needs every sample, and max/min need no temporary arrays; the
+    end of sound is searched from the end backwards, where only the release tail is.
+    """
     with sf.SoundFile(str(wav)) as f:
-        for block in f.blocks(1 << 17, dtype="float32", always_2d=True):
-            loud = np.flatnonzero((np.abs(block) > SILENCE).any(axis=1))
+        frames = f.frames
+        buf = np.empty((block, f.channels), np.float32)
+        peak = 0.0
+        while True:
+            n = f.read(out=buf)
+            if n is None or len(n) == 0:
+                break
+            peak = max(peak, float(n.max()), -float(n.min()))
+        last = 0
+        for start in range((frames - 1) // block * block, -1, -block):
+            f.seek(start)
+            chunk = f.read(block, dtype="float32", always_2d=True)
+            loud = np.flatnonzero((np.abs(chunk) > SILENCE).any(axis=1))
             if len(loud):
-                last = frames + int(loud[-1]) + 1
-            peak = max(peak, float(block.max()), -float(block.min()))
-            frames += len(block)
+                last = start + int(loud[-1]) + 1
+                break
     return _Rendered(wav, frames, last, peak)
 
 
