@@ -35,8 +35,8 @@ from _common import SHARED_DATA, write_result
 
 from tunesmith.audio import Audio, load, measure_loudness, save
 from tunesmith.audio.features import SpectrumAccumulator
+from tunesmith.audio.tonal import BAND_CENTRES_HZ, band_levels_db
 from tunesmith.master import PRESETS, MasterSettings, master
-from tunesmith.master.tonal import BAND_CENTRES_HZ, band_levels_db
 
 
 def bands_mono(path: Path) -> np.ndarray:

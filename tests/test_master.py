@@ -14,11 +14,11 @@ from conftest import pink_noise, shared
 
 from tunesmith.audio import Audio, load, measure_loudness, save, true_peak
 from tunesmith.audio.features import SpectrumAccumulator
+from tunesmith.audio.fir import BlockFir, magnitude_on_grid, minimum_phase_fir
+from tunesmith.audio.tonal import BAND_CENTRES_HZ, band_levels_db
 from tunesmith.errors import InputFileError, UsageError
 from tunesmith.master import PRESETS, MasterSettings, master, parse_target
-from tunesmith.master.fir import BlockFir, magnitude_on_grid, minimum_phase_fir
 from tunesmith.master.limiter import LimiterCurve, true_peak_envelope
-from tunesmith.master.tonal import BAND_CENTRES_HZ, band_levels_db
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "src" / "tunesmith" / "data" / "example.ogg"
 

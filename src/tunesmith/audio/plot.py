@@ -3,11 +3,22 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import numpy as np
 
 from tunesmith.atomic import atomic_path
 from tunesmith.audio.analysis import Analysis
+
+
+def figure_png_base64(fig: Any) -> str:
+    """A matplotlib figure as base64 PNG text, for ``<img src="data:image/png;base64,...">`` in HTML reports."""
+    import base64
+    import io
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90)
+    return base64.b64encode(buf.getvalue()).decode("ascii")
 
 
 def smooth_spectrum_db(freqs: np.ndarray, power: np.ndarray, fraction: int = 6) -> tuple[np.ndarray, np.ndarray]:

@@ -33,12 +33,12 @@ from typing import Any
 import numpy as np
 
 from tunesmith.atomic import check_not_input
+from tunesmith.audio import fir, tonal
 from tunesmith.audio.features import SpectrumAccumulator
 from tunesmith.audio.io import AudioReader, AudioWriter, encoding_for
 from tunesmith.audio.meter import Loudness, LoudnessMeter
 from tunesmith.audio.types import MAX_SAMPLE_RATE_HZ, MIN_SAMPLE_RATE_HZ
 from tunesmith.errors import InputFileError, UsageError
-from tunesmith.master import fir, tonal
 from tunesmith.master.dynamics import GlueCompressor, GlueSettings
 from tunesmith.master.limiter import RELEASES_S, LimiterCurve, LoudnessSolver, true_peak_envelope
 from tunesmith.master.targets import Target, parse_target

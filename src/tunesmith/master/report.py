@@ -2,22 +2,15 @@
 
 from __future__ import annotations
 
-import base64
 import html
-import io
 import os
 from typing import Any
 
 import numpy as np
 
 from tunesmith.atomic import write_text_atomic
+from tunesmith.audio.plot import figure_png_base64
 from tunesmith.master.chain import MasterReport
-
-
-def _figure_png(fig: Any) -> str:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=90)
-    return base64.b64encode(buf.getvalue()).decode("ascii")
 
 
 def _plots(report: MasterReport) -> dict[str, str]:
@@ -46,7 +39,7 @@ def _plots(report: MasterReport) -> dict[str, str]:
     ax.set_title("Tonal balance (mid)")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend()
-    out["spectrum"] = _figure_png(fig)
+    out["spectrum"] = figure_png_base64(fig)
     plt.close(fig)
 
     fig, ax = plt.subplots(figsize=(9, 3.0), constrained_layout=True)
@@ -61,7 +54,7 @@ def _plots(report: MasterReport) -> dict[str, str]:
     ax.set_title("EQ moves")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend()
-    out["eq"] = _figure_png(fig)
+    out["eq"] = figure_png_base64(fig)
     plt.close(fig)
 
     series = report.series
@@ -80,7 +73,7 @@ def _plots(report: MasterReport) -> dict[str, str]:
     axes[1].fill_between(np.arange(len(gr)) / 10.0, gr, 0, color="#dd8452")
     axes[1].set_ylabel("limiter gain (dB)")
     axes[1].set_xlabel("time (s)")
-    out["time"] = _figure_png(fig)
+    out["time"] = figure_png_base64(fig)
     plt.close(fig)
     return out
 
