@@ -289,6 +289,157 @@ def master_cmd(
             stdout.print(f"  {kind} written to {result.files[kind]}")
 
 
+@app.command("mix")
+def mix_cmd(
+    stems: Annotated[
+        list[Path] | None, typer.Argument(metavar="STEM... | STEMS_DIR", help="Stem files, or a folder of them.")
+    ] = None,
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="Where to write the mix.")] = None,
+    roles: Annotated[
+        list[str] | None,
+        typer.Option("--roles", help="FILE=ROLE to override a stem's role (repeat). Roles: see --help-roles."),
+    ] = None,
+    genre: Annotated[str, typer.Option(help="Tonal target of the mix bus: pop, rock, jazz, ... ")] = "pop",
+    reference: Annotated[
+        Path | None, typer.Option("--reference", help="With --master: a reference track for the mastering stage.")
+    ] = None,
+    do_master: Annotated[bool, typer.Option("--master", help="Hand the mix to the mastering chain.")] = False,
+    target: Annotated[str | None, typer.Option(help="With --master: mastering target (see tunesmith master).")] = None,
+    reverb: Annotated[
+        bool, typer.Option("--reverb/--no-reverb", help="Shared reverb for roles that want space.")
+    ] = True,
+    settings_out: Annotated[
+        Path | None, typer.Option("--settings", help="Write every mixing decision as JSON (rebuild it in a DAW).")
+    ] = None,
+    apply: Annotated[
+        Path | None, typer.Option("--apply", help="Re-render exactly from a settings JSON (edited or not).")
+    ] = None,
+    sample_rate: Annotated[
+        int | None, typer.Option("--sample-rate", help="Session rate in Hz (default: the stems').")
+    ] = None,
+    fmt: Annotated[
+        str | None, typer.Option("--format", help="wav16, wav24, wav32f, flac, mp3 (default: suffix).")
+    ] = None,
+    report: Annotated[Path | None, typer.Option("--report", help="Write an HTML report with plots.")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")] = False,
+) -> None:
+    """Mix stems into a balanced stereo mix: roles, levels, pan, EQ unmasking, compression, reverb, bus."""
+    import tempfile
+
+    from tunesmith.atomic import check_not_input
+    from tunesmith.mix import MixOptions, automix, find_stems, load_settings
+    from tunesmith.provenance import write_recipe
+
+    if output is None:
+        raise UsageError("missing -o/--output: where to write the mix")
+    applied = load_settings(apply) if apply is not None else None
+    if not stems and applied is None:
+        raise UsageError("no stems given (files or a folder, or --apply settings.json)")
+    overrides: dict[str, str] = {}
+    for item in roles or []:
+        name, sep, role = item.rpartition("=")
+        if not sep or not name:
+            raise UsageError(f"--roles {item!r}: expected FILE=ROLE")
+        overrides[name] = role
+    files = find_stems(list(stems or [])) if stems else None
+    inputs = [*(files or []), *([reference] if reference else []), *([apply] if apply else [])]
+    for extra_out in (report, settings_out):
+        if extra_out is not None:
+            check_not_input(extra_out, inputs)
+    options = MixOptions(
+        roles=overrides,
+        genre=genre,
+        reverb=reverb,
+        sample_rate=sample_rate,
+        encoding=None if do_master else fmt,
+        apply=applied,
+    )
+    bar = _progress_bar("mix", enabled=True)
+    mix_path = output
+    tmpdir = None
+    if do_master:
+        tmpdir = tempfile.TemporaryDirectory(
+            prefix=".tunesmith-mix-", dir=output.parent if output.parent.exists() else None
+        )
+        mix_path = Path(tmpdir.name) / "mix.wav"
+        options.encoding = "wav32f"
+    try:
+        if bar is not None:
+            with bar:
+                task = bar.add_task("stems", total=1.0)
+                result, settings = automix(
+                    list(files or []),
+                    mix_path,
+                    options,
+                    lambda stage, done: bar.update(task, completed=done, description=stage),
+                )
+        else:
+            result, settings = automix(list(files or []), mix_path, options)
+        mastered = None
+        if do_master:
+            from tunesmith.master import MasterSettings, master
+
+            mastered, _ = master(
+                mix_path,
+                output,
+                MasterSettings(target=target, references=[str(reference)] if reference else [], encoding=fmt),
+            )
+            result.output = str(output)
+    finally:
+        if tmpdir is not None:
+            tmpdir.cleanup()
+    if settings_out is not None:
+        settings.save(settings_out)
+    parameters = {"genre": genre, "reverb": reverb, "roles": overrides, "master": do_master, "target": target}
+    write_recipe(output, "mix", parameters, inputs=[Path(s.file) for s in settings.stems])
+    if report is not None:
+        from tunesmith.mix.report import write_mix_report_html
+
+        write_mix_report_html(result, report)
+    doc = result.to_dict()
+    if mastered is not None:
+        doc["master"] = mastered.to_dict()
+    if json_out:
+        print(json.dumps(doc, indent=2))
+        return
+    table = Table(title=f"{len(result.stems)} stems → {output}", title_justify="left")
+    for col in ("stem", "role", "conf", "in LUFS", "mix LUFS", "fader dB", "pan", "HPF Hz", "EQ cuts", "comp"):
+        table.add_column(col)
+    for st in result.stems:
+        lead = " *" if st["file"] == result.lead else ""
+        table.add_row(
+            Path(st["file"]).name + lead,
+            st["role_name"],
+            f"{st['role_confidence']:.2f}",
+            _fmt(st["input_lufs"]),
+            _fmt(st["mix_lufs"]),
+            f"{st['gain_db']:+.1f}",
+            f"{st['pan']:+.2f}",
+            _fmt(st["hpf_hz"], "", 0),
+            str(len(st["eq"])),
+            "yes" if st["compressor"] else "—",
+        )
+    stdout.print(table)
+    level = mastered.output_loudness if mastered is not None else None
+    if level is not None:
+        stdout.print(
+            f"mastered: {level['integrated_lufs']} LUFS, true peak {level['true_peak_dbtp']} dBTP · "
+            f"{result.seconds} s to mix"
+        )
+    else:
+        stdout.print(
+            f"mix: {result.output_loudness_lufs} LUFS, true peak {result.output_true_peak_dbtp} dBTP · "
+            f"lead: {Path(result.lead).name if result.lead else '—'} (*) · {result.seconds} s"
+        )
+    for w in result.warnings:
+        stdout.print(f"  [yellow]warning:[/] {w}", highlight=False)
+    for n in result.notes:
+        stdout.print(f"  note: {n}", highlight=False)
+    for label, path in (("settings", settings_out), ("report", report)):
+        if path is not None:
+            stdout.print(f"  {label} written to {path}")
+
+
 @app.command("render")
 def render_cmd(
     song: Annotated[Path, typer.Argument(metavar="SONG", help="A song: .mid, .musicxml, .mxl or .abc.")],
