@@ -83,7 +83,7 @@ class StemFeatures:
     decay_db : float
         Median drop of level from the peak just after an onset to 150 ms later, dB (drums fall fast).
     flatness : float
-        Median spectral flatness (0 tonal … 1 noise) of the loudest frames, 100 Hz–10 kHz.
+        Median spectral flatness (0 tonal … 1 noise) of the loudest frames, where the stem has its energy.
     onsets_per_s : float
         Onsets per second of playing time.
     centroid_hz : float
@@ -154,8 +154,8 @@ def stem_features(x: np.ndarray, spectra: BlockSpectra) -> StemFeatures:
         on = on[on + 36 < len(level)]
         if len(on):
             peak = np.max(np.stack([level[on + k] for k in range(6)]), axis=0)
-            decay = float(np.median(peak - level[on + 30]))
-    flatness = _flatness(mono, spectra, active)
+            decay = float(np.median(peak - np.maximum(level[on + 30], top - 50.0)))
+    flatness = _flatness(mono, spectra, active, (low / 1.4, high * 1.4))
     if x.shape[1] >= 2:
         # side/mid energy from the channel energies and their cross term (no full-length temporaries)
         ll = float(np.dot(x[:, 0], x[:, 0]))
@@ -178,8 +178,13 @@ def stem_features(x: np.ndarray, spectra: BlockSpectra) -> StemFeatures:
     )
 
 
-def _flatness(mono: np.ndarray, spectra: BlockSpectra, active: np.ndarray, frames: int = 48) -> float:
-    """Median spectral flatness (geometric / arithmetic mean power, 100 Hz–10 kHz) of loud active frames."""
+def _flatness(
+    mono: np.ndarray, spectra: BlockSpectra, active: np.ndarray, span_hz: tuple[float, float], frames: int = 48
+) -> float:
+    """Median spectral flatness (geometric / arithmetic mean power) of loud active frames, over ``span_hz``.
+
+    The span is where the stem has its energy, so a high-passed cymbal is judged on its highs.
+    """
     n = 4096
     rate = spectra.sample_rate
     blocks = np.flatnonzero(active)
@@ -193,7 +198,9 @@ def _flatness(mono: np.ndarray, spectra: BlockSpectra, active: np.ndarray, frame
     seg = np.stack([mono[s0 : s0 + n] for s0 in starts]) * np.hanning(n).astype(np.float32)
     power = np.abs(np.fft.rfft(seg, axis=1)) ** 2 + 1e-20
     freqs = np.fft.rfftfreq(n, 1.0 / rate)
-    band = power[:, (freqs >= 100.0) & (freqs <= min(10_000.0, 0.45 * rate))]
+    band = power[:, (freqs >= max(50.0, span_hz[0])) & (freqs <= min(span_hz[1], 0.45 * rate))]
+    if band.shape[1] < 8:
+        return 0.0
     return float(np.median(np.exp(np.log(band).mean(axis=1)) / band.mean(axis=1)))
 
 

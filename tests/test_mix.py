@@ -1,0 +1,281 @@
+"""Automatic mixing: roles, level invariance, lead on top, headroom, settings round trip, bad input."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from tunesmith.audio import Audio, load, measure_loudness, save
+from tunesmith.audio.bands import block_spectra
+from tunesmith.audio.iir import highpass, peaking, sosfilt_inplace
+from tunesmith.errors import InputFileError, UsageError
+from tunesmith.mix import MixOptions, automix, load_settings, role_from_name
+from tunesmith.mix.roles import classify, stem_features
+
+RATE = 44_100
+SECONDS = 12.0
+
+
+def _t(seconds: float = SECONDS) -> np.ndarray:
+    return np.arange(round(seconds * RATE)) / RATE
+
+
+def kick(rng: np.random.Generator, seconds: float = SECONDS) -> np.ndarray:
+    """A 55 Hz thump with a falling pitch every half second."""
+    x = np.zeros(round(seconds * RATE))
+    hit = np.arange(round(0.3 * RATE)) / RATE
+    body = np.sin(2 * np.pi * (50 * hit + 60 * (1 - np.exp(-hit * 30)) / 30)) * np.exp(-hit * 12)
+    for start in np.arange(0, seconds - 0.3, 0.5):
+        s0 = round(start * RATE)
+        x[s0 : s0 + len(body)] += body
+    return 0.8 * x
+
+
+def hats(rng: np.random.Generator, seconds: float = SECONDS) -> np.ndarray:
+    """High-passed noise ticks on every eighth note."""
+    x = np.zeros(round(seconds * RATE))
+    n = round(0.06 * RATE)
+    for start in np.arange(0, seconds - 0.1, 0.25):
+        s0 = round(start * RATE)
+        noise = rng.standard_normal(n) * np.exp(-np.arange(n) / RATE * 60)
+        x[s0 : s0 + n] += noise
+    y = x[:, None].astype(np.float32)
+    sosfilt_inplace(highpass(6000, 4, RATE), y)
+    return 0.5 * y[:, 0]
+
+
+def bass(rng: np.random.Generator, seconds: float = SECONDS) -> np.ndarray:
+    """Sustained low notes (a few harmonics), one per second."""
+    t = _t(seconds)
+    notes = np.array([41.2, 55.0, 49.0, 61.7])[(t // 1.0).astype(int) % 4]
+    phase = 2 * np.pi * np.cumsum(notes) / RATE
+    return 0.4 * (np.sin(phase) + 0.3 * np.sin(2 * phase) + 0.1 * np.sin(3 * phase))
+
+
+def vocal(rng: np.random.Generator, seconds: float = SECONDS) -> np.ndarray:
+    """A sung-like line: harmonic tone with vibrato, in phrases of 3 s with 1 s rests."""
+    t = _t(seconds)
+    f0 = np.array([330.0, 392.0, 440.0, 392.0, 349.0, 330.0])[(t // 0.5).astype(int) % 6]
+    f0 = f0 * (1 + 0.01 * np.sin(2 * np.pi * 5.5 * t))
+    phase = 2 * np.pi * np.cumsum(f0) / RATE
+    tone = sum(np.sin(k * phase) / k for k in range(1, 8))
+    phrase = ((t % 4.0) < 3.0).astype(float)
+    env = np.convolve(phrase, np.ones(2000) / 2000, mode="same")
+    return 0.3 * tone * env
+
+
+def pad(rng: np.random.Generator, seconds: float = SECONDS) -> np.ndarray:
+    """A sustained triad."""
+    t = _t(seconds)
+    return 0.15 * sum(np.sin(2 * np.pi * f * t + i) for i, f in enumerate((261.6, 329.6, 392.0, 523.2)))
+
+
+MAKERS = {"kick": kick, "hats": hats, "bass": bass, "vocal": vocal, "pad": pad}
+
+
+def write_stems(folder: Path, rng: np.random.Generator, gains_db: dict[str, float] | None = None) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name, make in MAKERS.items():
+        x = make(np.random.default_rng(7)) * 10 ** ((gains_db or {}).get(name, 0.0) / 20)
+        stereo = np.repeat(x[:, None], 2, axis=1).astype(np.float32)
+        path = folder / f"{name}.wav"
+        save(Audio(stereo, RATE), path, "wav32f")
+        paths.append(path)
+    return paths
+
+
+def test_role_from_name() -> None:
+    cases = {
+        "Lead Vox.wav": "lead_vocal",
+        "LeadVocal_comp.wav": "lead_vocal",
+        "BV harmony 2.wav": "backing_vocal",
+        "Kick In.wav": "kick",
+        "bass drum.wav": "kick",
+        "SNR top.wav": "snare",
+        "OH L.wav": "drums",
+        "HiHat.wav": "hats",
+        "Bass DI.wav": "bass",
+        "808.wav": "bass",
+        "Ac Gtr.wav": "guitar",
+        "Rhodes.wav": "keys",
+        "Strings.wav": "pad",
+        "Trumpet.wav": "brass",
+        "Synth Lead.wav": "synth_lead",
+        "riser fx.wav": "fx",
+        "Audio 07.wav": None,
+    }
+    for name, role in cases.items():
+        assert role_from_name(name) == role, name
+
+
+def test_audio_decides_when_the_name_says_nothing(rng: np.random.Generator) -> None:
+    expected = {"kick": "kick", "hats": "hats", "bass": "bass"}
+    for name, role in expected.items():
+        x = np.repeat(MAKERS[name](rng)[:, None], 2, axis=1).astype(np.float32)
+        features = stem_features(x, block_spectra(x, RATE))
+        got, confidence, source = classify("Audio 01.wav", features)
+        assert source == "audio"
+        assert got == role, (name, got, features)
+        assert 0.0 < confidence <= 1.0
+
+
+def test_block_loudness_matches_the_meter(rng: np.random.Generator) -> None:
+    for name, make in MAKERS.items():
+        x = np.repeat(make(rng)[:, None], 2, axis=1).astype(np.float32)
+        ours = block_spectra(x, RATE).integrated_lufs()
+        meter = measure_loudness(Audio(x, RATE), true_peak=False).integrated_lufs
+        assert ours == pytest.approx(meter, abs=0.05), name
+
+
+def test_biquad_cascade_matches_scipy(rng: np.random.Generator) -> None:
+    from scipy.signal import sosfilt
+
+    sos = np.vstack([highpass(80, 4, RATE), peaking(1000, -4, 2, RATE)])
+    for channels in (1, 2, 3):
+        x = rng.standard_normal((20_000, channels)).astype(np.float32)
+        ref = sosfilt(sos, x.astype(np.float64), axis=0)
+        ours = sosfilt_inplace(sos, x.copy())
+        assert np.max(np.abs(ours - ref)) < 1e-5
+
+
+@pytest.fixture(scope="module")
+def mixed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict, Path]:
+    folder = tmp_path_factory.mktemp("stems")
+    write_stems(folder, np.random.default_rng(1))
+    out = folder.parent / "mix.wav"
+    report, settings = automix([folder], out)
+    settings_path = folder.parent / "settings.json"
+    settings.save(settings_path)
+    return out, report.to_dict(), settings_path
+
+
+def test_headroom_and_level(mixed: tuple[Path, dict, Path]) -> None:
+    out, report, _ = mixed
+    lo = measure_loudness(load(out))
+    assert lo.true_peak_dbtp <= -6.0 + 0.05
+    assert lo.integrated_lufs <= -18.0 + 0.1
+    # At the target loudness unless the true-peak ceiling held it back.
+    assert abs(lo.integrated_lufs + 18.0) <= 0.1 or lo.true_peak_dbtp >= -6.1
+    assert report["output_loudness_lufs"] == pytest.approx(lo.integrated_lufs, abs=0.1)
+
+
+def test_roles_lead_and_pan(mixed: tuple[Path, dict, Path]) -> None:
+    _, report, _ = mixed
+    by_name = {Path(s["file"]).stem: s for s in report["stems"]}
+    assert by_name["vocal"]["role"] == "lead_vocal"
+    assert Path(report["lead"]).stem == "vocal"
+    for centred in ("kick", "bass", "vocal"):
+        assert by_name[centred]["pan"] == 0.0
+    # The lead is the loudest stem in the mix; the others sit below it by role.
+    lead = by_name["vocal"]["mix_lufs"]
+    assert all(s["mix_lufs"] < lead for k, s in by_name.items() if k != "vocal")
+    assert by_name["hats"]["mix_lufs"] < by_name["kick"]["mix_lufs"]
+
+
+def test_levels_do_not_depend_on_recording_level(tmp_path: Path) -> None:
+    rng = np.random.default_rng(5)
+    levels = []
+    for trial in range(3):
+        gains = {name: float(rng.uniform(-15, 15)) for name in MAKERS}
+        folder = write_stems(tmp_path / f"t{trial}", rng, gains)
+        report, _ = automix(folder, tmp_path / f"mix{trial}.wav")
+        levels.append([s["mix_lufs"] for s in report.to_dict()["stems"]])
+    spread = np.std(np.array(levels), axis=0)
+    assert np.all(spread <= 0.5), spread
+
+
+def test_apply_reproduces_and_follows_edits(mixed: tuple[Path, dict, Path], tmp_path: Path) -> None:
+    out, report, settings_path = mixed
+    again = tmp_path / "again.wav"
+    automix([], again, MixOptions(apply=load_settings(settings_path)))
+    assert sf.read(again)[0].tobytes() == sf.read(out)[0].tobytes()
+    # An edit (hats up 6 dB) is followed exactly: the hats move 6 dB against the rest.
+    doc = json.loads(settings_path.read_text())
+    for s in doc["stems"]:
+        if Path(s["file"]).stem == "hats":
+            s["gain_db"] += 6.0
+    edited = tmp_path / "edited.json"
+    edited.write_text(json.dumps(doc))
+    rep, _ = automix([], tmp_path / "edited.wav", MixOptions(apply=load_settings(edited)))
+    before = {Path(s["file"]).stem: s["mix_lufs"] for s in report["stems"]}
+    after = {Path(s["file"]).stem: s["mix_lufs"] for s in rep.to_dict()["stems"]}
+    assert (after["hats"] - after["kick"]) - (before["hats"] - before["kick"]) == pytest.approx(6.0, abs=0.05)
+
+
+def test_bad_settings_file(tmp_path: Path) -> None:
+    bad = tmp_path / "s.json"
+    bad.write_text('{"version": 1, "stems": [{"file": "a.wav", "role": "tuba"}], "bus": {}}')
+    with pytest.raises(InputFileError, match="unknown role"):
+        load_settings(bad)
+    bad.write_text("not json")
+    with pytest.raises(InputFileError, match="not a settings JSON"):
+        load_settings(bad)
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "tunesmith.cli", *args], capture_output=True, text=True, check=False)
+
+
+def test_empty_folder(tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    proc = run_cli("mix", str(tmp_path / "empty"), "-o", str(tmp_path / "m.wav"))
+    assert proc.returncode == 1
+    assert "no audio files" in proc.stderr and "empty" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "m.wav").exists()
+
+
+def test_corrupt_stem_among_good_ones(tmp_path: Path) -> None:
+    folder = tmp_path / "stems"
+    write_stems(folder, np.random.default_rng(2))
+    (folder / "broken.wav").write_bytes(b"RIFF\x10\x00\x00\x00WAVEjunkjunk")
+    out = tmp_path / "m.wav"
+    proc = run_cli("mix", str(folder), "-o", str(out), "--settings", str(tmp_path / "s.json"))
+    assert proc.returncode == 1
+    assert "broken.wav" in proc.stderr and "Traceback" not in proc.stderr
+    assert not out.exists() and not (tmp_path / "s.json").exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def test_one_stem_silent_stem_and_longer_stem(tmp_path: Path) -> None:
+    folder = tmp_path / "stems"
+    folder.mkdir()
+    x = np.repeat(vocal(np.random.default_rng(0))[:, None], 2, axis=1).astype(np.float32)
+    save(Audio(x, RATE), folder / "vox.wav", "wav32f")
+    report, _ = automix([folder / "vox.wav"], tmp_path / "one.wav")
+    assert report.output_true_peak_dbtp <= -6.0 + 0.05
+    # A silent stem is kept and reported; a much longer stem sets the length.
+    save(Audio(np.zeros((RATE * 4, 2), np.float32), RATE), folder / "silence.wav", "wav32f")
+    long = np.repeat(pad(np.random.default_rng(0), 3 * SECONDS)[:, None], 2, axis=1).astype(np.float32)
+    save(Audio(long, 48_000), folder / "pad.wav", "wav32f")  # another rate too: resampled
+    report, settings = automix([folder], tmp_path / "three.wav")
+    assert sf.info(str(tmp_path / "three.wav")).frames == round(len(long) * RATE / 48_000)
+    assert any("silence.wav is silent" in w for w in report.warnings)
+    assert any("much longer" in n for n in report.notes)
+    assert any("resampled to 44100 Hz: pad.wav" in n for n in report.notes)
+    silent = next(s for s in report.stems if s["file"].endswith("silence.wav"))
+    assert silent["silent"] and silent["mix_lufs"] is None
+
+
+def test_sixty_four_stems_and_too_many(tmp_path: Path) -> None:
+    folder = tmp_path / "many"
+    folder.mkdir()
+    rng = np.random.default_rng(3)
+    makers = list(MAKERS.values())
+    for i in range(64):
+        x = makers[i % len(makers)](rng, 2.0) * rng.uniform(0.2, 1.0)
+        sf.write(str(folder / f"track {i:02d}.wav"), x.astype(np.float32), RATE, subtype="FLOAT")
+    out = tmp_path / "m.wav"
+    report, _ = automix([folder], out)
+    assert len(report.stems) == 64
+    assert measure_loudness(load(out)).true_peak_dbtp <= -6.0 + 0.05
+    sf.write(str(folder / "track 64.wav"), np.zeros(RATE, np.float32), RATE)
+    with pytest.raises(UsageError, match="at most 64"):
+        automix([folder], tmp_path / "m2.wav")
