@@ -199,7 +199,7 @@ def _decide(
             roles.append(role)
             confidences.append(conf)
             sources.append(source)
-    lead = engineer.choose_lead(roles, analyses)
+    lead = engineer.choose_lead(roles, analyses, sources)
     # Provisional faders from the raw loudness: the unmasking analysis compares stems as they will sit.
     rel = engineer.target_levels(roles, lead)
     ref = analyses[lead].loudness_lufs if lead is not None else TARGET_LUFS

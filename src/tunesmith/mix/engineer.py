@@ -122,12 +122,21 @@ class StemAnalysis:
         return self.loudness_lufs is None
 
 
-def choose_lead(roles: list[str], analyses: list[StemAnalysis]) -> int | None:
-    """Index of the lead stem: the most likely lead role, then the loudest of those."""
+def choose_lead(roles: list[str], analyses: list[StemAnalysis], sources: list[str] | None = None) -> int | None:
+    """Index of the lead stem: the most likely lead role; among several, one the user or the
+    file name called so ("melody", "lead") before one the audio suggested, then the busiest and loudest."""
+    sources = sources or ["audio"] * len(roles)
     for role in LEAD_ROLES:
         candidates = [i for i, r in enumerate(roles) if r == role and not analyses[i].silent]
         if candidates:
-            return max(candidates, key=lambda i: (analyses[i].features.activity, analyses[i].loudness_lufs or -99))
+            return max(
+                candidates,
+                key=lambda i: (
+                    sources[i] != "audio",
+                    analyses[i].features.activity,
+                    analyses[i].loudness_lufs or -99,
+                ),
+            )
     audible = [i for i, a in enumerate(analyses) if not a.silent]
     return max(audible, key=lambda i: analyses[i].loudness_lufs or -99) if audible else None
 
