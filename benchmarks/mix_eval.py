@@ -39,8 +39,7 @@ from tunesmith.audio import Audio, save
 from tunesmith.audio.bands import SHORT_TERM_BLOCKS, BlockSpectra, active_blocks, block_spectra, window_power
 from tunesmith.audio.features import SpectrumAccumulator
 from tunesmith.audio.tonal import BAND_CENTRES_HZ, band_levels_db, normalised_difference, style_curve_db
-from tunesmith.mix import MixOptions, automix
-from tunesmith.mix import console, engineer
+from tunesmith.mix import MixOptions, automix, console, engineer
 from tunesmith.mix.settings import MixSettings
 from tunesmith.render import render
 from tunesmith.score import Note, Track
@@ -50,7 +49,7 @@ TEST_SONGS = list(range(819, 910))
 RATE = 44_100
 
 
-def band_for_song(song) -> tuple:  # noqa: ANN001 - Pop909Song
+def band_for_song(song) -> tuple:
     """Bass (chord roots on the beats) and drums (backbeat on the annotated beats)."""
     beats = np.asarray(song.beats, dtype=float)
     down = np.asarray(song.downbeats, dtype=bool)
@@ -259,8 +258,9 @@ def main() -> int:
     print("\nmean over songs:")
     for method in ("tunesmith", "equal-loudness", "plain sum"):
         print(
-            f"  {method:<16} lead on top {mean(method, 'lead_on_top'):.1%} · audible min {mean(method, 'audible_min'):.1%}"
-            f" · mean {mean(method, 'audible_mean'):.1%} · balance {mean(method, 'balance_db'):.2f} dB"
+            f"  {method:<16} lead on top {mean(method, 'lead_on_top'):.1%}"
+            f" · audible min {mean(method, 'audible_min'):.1%} · mean {mean(method, 'audible_mean'):.1%}"
+            f" · balance {mean(method, 'balance_db'):.2f} dB"
         )
     worst_lead = min(r["tunesmith"]["lead_on_top"] for r in rows)
     worst_balance = max(r["tunesmith"]["balance_db"] for r in rows)

@@ -255,7 +255,7 @@ def test_one_stem_silent_stem_and_longer_stem(tmp_path: Path) -> None:
     save(Audio(np.zeros((RATE * 4, 2), np.float32), RATE), folder / "silence.wav", "wav32f")
     long = np.repeat(pad(np.random.default_rng(0), 3 * SECONDS)[:, None], 2, axis=1).astype(np.float32)
     save(Audio(long, 48_000), folder / "pad.wav", "wav32f")  # another rate too: resampled
-    report, settings = automix([folder], tmp_path / "three.wav")
+    report, _ = automix([folder], tmp_path / "three.wav")
     assert sf.info(str(tmp_path / "three.wav")).frames == round(len(long) * RATE / 48_000)
     assert any("silence.wav is silent" in w for w in report.warnings)
     assert any("much longer" in n for n in report.notes)
