@@ -131,7 +131,7 @@ def lead_on_top(parts: list[BlockSpectra], lead: int) -> float:
 def audibility(parts: list[BlockSpectra]) -> list[float]:
     """Per stem: share of its active 400 ms blocks in which it is unmasked in at least one of its bands."""
     n = min(len(p.k_power) for p in parts)
-    bands = np.stack([window_power_2d(p.band_power[:n], 4) for p in parts])  # (stems, windows, bands)
+    bands = np.stack([window_power(p.band_power[:n], 4) for p in parts])  # (stems, windows, bands)
     total = bands.sum(axis=0)
     out = []
     for i, p in enumerate(parts):
@@ -144,11 +144,6 @@ def audibility(parts: list[BlockSpectra]) -> list[float]:
         audible = ((own >= 0.01) & (mine >= rest * 10 ** (-6 / 10))).any(axis=1)
         out.append(float(audible.mean()))
     return out
-
-
-def window_power_2d(x: np.ndarray, blocks: int) -> np.ndarray:
-    c = np.concatenate((np.zeros((1, x.shape[1])), np.cumsum(x, axis=0)))
-    return (c[blocks:] - c[:-blocks]) / blocks
 
 
 def balance_error(mix: np.ndarray, genre: str = "pop") -> float:

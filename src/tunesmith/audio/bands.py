@@ -72,10 +72,11 @@ def power_to_lufs(power: np.ndarray) -> np.ndarray:
 
 
 def window_power(block_power: np.ndarray, blocks: int) -> np.ndarray:
-    """Mean power over sliding windows of ``blocks`` blocks, one per block (windows that fit only)."""
-    if len(block_power) < blocks:
-        return np.zeros(0)
-    c = np.concatenate(([0.0], np.cumsum(block_power, dtype=np.float64)))
+    """Mean power over sliding windows of ``blocks`` blocks along the first axis (windows that fit only)."""
+    x = np.asarray(block_power, dtype=np.float64)
+    if len(x) < blocks:
+        return np.zeros((0, *x.shape[1:]))
+    c = np.concatenate((np.zeros((1, *x.shape[1:])), np.cumsum(x, axis=0)))
     return (c[blocks:] - c[:-blocks]) / blocks
 
 

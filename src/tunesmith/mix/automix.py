@@ -380,12 +380,12 @@ def automix(
     if applied is None:
         level = _loud_level_db(mix, rate)
         settings.bus.compressor = Compressor(round(level - 4.0, 2), 2.0, 30.0, 200.0) if math.isfinite(level) else None
+    mix = console.bus_compress(mix, settings.bus, rate)
+    if applied is None:
         # Tonal target measured on the glued bus, so the EQ sees what it will shape.
-        glued = console.bus_process(mix.copy(), replace(settings.bus, eq_db={}), rate)
-        eq = engineer.bus_eq_db(_mid_bands(glued, rate), settings.genre)
-        del glued
+        eq = engineer.bus_eq_db(_mid_bands(mix, rate), settings.genre)
         settings.bus.eq_db = {f"{c:.0f}": round(float(g), 2) for c, g in zip(BAND_CENTRES_HZ, eq, strict=True)}
-    mix = console.bus_process(mix, settings.bus, rate)
+    mix = console.bus_tone(mix, settings.bus, rate)
 
     # 5. Output level: the target loudness, unless the true-peak ceiling says less.
     step("writing", 0.9)

@@ -100,10 +100,13 @@ def reverb_return(send: np.ndarray, bus: BusSettings, sample_rate: int) -> np.nd
     return wet
 
 
-def bus_process(mix: np.ndarray, bus: BusSettings, sample_rate: int) -> np.ndarray:
-    """Bus compressor, then the tonal EQ (minimum-phase FIR, in place where possible)."""
-    if bus.compressor is not None:
-        mix = _compress(mix, bus.compressor, sample_rate)
+def bus_compress(mix: np.ndarray, bus: BusSettings, sample_rate: int) -> np.ndarray:
+    """The bus glue compressor (when the settings have one)."""
+    return mix if bus.compressor is None else _compress(mix, bus.compressor, sample_rate)
+
+
+def bus_tone(mix: np.ndarray, bus: BusSettings, sample_rate: int) -> np.ndarray:
+    """The bus tonal EQ: one minimum-phase FIR from the per-band gains, applied in place."""
     if bus.eq_db and any(abs(v) > 0.01 for v in bus.eq_db.values()):
         gains = np.array([bus.eq_db.get(f"{c:.0f}", 0.0) for c in BAND_CENTRES_HZ])
         taps = 1 << max(11, math.ceil(math.log2(0.05 * sample_rate)))
