@@ -480,6 +480,136 @@ def render_cmd(
         stdout.print(f"  mix written to {mix}")
 
 
+def _seed(seed: int | None) -> int:
+    """The seed to use: the given one, or a fresh random one (printed and recorded, so it can be replayed)."""
+    if seed is not None:
+        if not 0 <= seed < 2**32:
+            raise UsageError(f"--seed must be 0..{2**32 - 1}, got {seed}")
+        return seed
+    return int.from_bytes(os.urandom(4), "little")
+
+
+_STYLE_HELP = "Style name (tunesmith styles list) or a style .toml file."
+_STRUCTURE_HELP = 'Form, e.g. "intro:4 verse:8 chorus:8 outro:4" (max 1000 bars).'
+
+
+@app.command("compose")
+def compose_cmd(
+    output: Annotated[Path, typer.Option("-o", "--output", help="Folder for song.mid, leadsheet.musicxml, recipes.")],
+    style: Annotated[str, typer.Option("--style", help=_STYLE_HELP)] = "pop",
+    key: Annotated[str | None, typer.Option("--key", help="C, Am, F#m, Bb … (default: one of the style's).")] = None,
+    tempo: Annotated[float | None, typer.Option("--tempo", help="BPM, 30-300 (default: the style's).")] = None,
+    bars: Annotated[int | None, typer.Option("--bars", help="Length in bars (a form is laid out to fit).")] = None,
+    structure: Annotated[str | None, typer.Option("--structure", help=_STRUCTURE_HELP)] = None,
+    chords: Annotated[
+        str | None, typer.Option("--chords", help='Chords to use, e.g. "C G Am F" (G:2 = 2 beats).')
+    ] = None,
+    seed: Annotated[int | None, typer.Option("--seed", help="Random seed (default: a new one, printed).")] = None,
+    loop: Annotated[bool, typer.Option("--loop", help="A seamless loop of --bars (or the style's loop) bars.")] = False,
+    json_out: Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")] = False,
+) -> None:
+    """Compose an original song in a style: song.mid, a MusicXML lead sheet and a recipe."""
+    from tunesmith.compose import ComposeOptions, compose, write_song
+
+    options = ComposeOptions(style, key, tempo, bars, structure, chords, _seed(seed), loop)
+    comp = compose(options)
+    paths = write_song(comp, output)
+    doc = comp.to_dict() | {"files": {k: str(v) for k, v in paths.items()}}
+    if json_out:
+        print(json.dumps(doc, indent=2))
+        return
+    _print_composition(doc)
+    stdout.print(f"  MIDI: {paths['midi']}\n  lead sheet: {paths['leadsheet']}\n  recipe: {paths['recipe']}")
+
+
+def _print_composition(doc: dict[str, Any]) -> None:
+    kind = "loop" if doc["loop"] else "song"
+    stdout.print(
+        f"[bold]{doc['style']}[/] {kind} in {doc['key']}, {doc['tempo_bpm']:g} BPM, {doc['metre']}, "
+        f"{doc['bars']} bars ({doc['duration_s']:.1f} s), seed {doc['seed']}"
+    )
+    table = Table(show_header=True, title_justify="left")
+    table.add_column("section")
+    table.add_column("bars", justify="right")
+    table.add_column("harmony")
+    seen = set()
+    for s in doc["sections"]:
+        prog = doc["progressions"].get(s["name"], [])
+        text = " ".join(prog) if s["name"] not in seen else "(as before, varied)"
+        seen.add(s["name"])
+        table.add_row(s["name"], str(s["bars"]), text)
+    stdout.print(table)
+    stdout.print("  tracks: " + ", ".join(f"{t['name']} ({t['notes']} notes)" for t in doc["tracks"]))
+
+
+styles_app = typer.Typer(help="List and inspect composition styles.", no_args_is_help=True)
+app.add_typer(styles_app, name="styles")
+
+
+@styles_app.command("list")
+def styles_list(json_out: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False) -> None:
+    """List the built-in and user styles."""
+    from tunesmith.compose.style import BUILTIN_DIR, get_style, list_styles
+
+    rows = []
+    for name in list_styles():
+        s = get_style(name)
+        rows.append(
+            {
+                "name": name,
+                "description": s.description,
+                "tempo_bpm": [s.tempo_min, s.tempo_max],
+                "metre": f"{s.numerator}/{s.denominator}",
+                "builtin": s.path.parent == BUILTIN_DIR,
+                "path": str(s.path),
+            }
+        )
+    if json_out:
+        print(json.dumps({"styles": rows}, indent=2))
+        return
+    table = Table(title="styles", title_justify="left")
+    for col in ("name", "tempo", "metre", "description"):
+        table.add_column(col)
+    for r in rows:
+        name = r["name"] + ("" if r["builtin"] else " (user)")
+        table.add_row(name, f"{r['tempo_bpm'][0]:g}-{r['tempo_bpm'][1]:g}", r["metre"], r["description"])
+    stdout.print(table)
+
+
+@styles_app.command("show")
+def styles_show(
+    name: Annotated[str, typer.Argument(help="Style name or .toml file (checked and summarised).")],
+    json_out: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
+) -> None:
+    """Check a style file and show what it defines."""
+    from tunesmith.compose.style import get_style
+
+    s = get_style(name)
+    doc = {
+        "name": s.name,
+        "path": str(s.path),
+        "description": s.description,
+        "tempo_bpm": {"min": s.tempo_min, "max": s.tempo_max, "default": s.tempo_default},
+        "metre": f"{s.numerator}/{s.denominator}",
+        "swing": s.swing,
+        "keys": list(s.keys),
+        "harmony": s.harmony_source,
+        "structure": s.structure,
+        "loop": s.loop_structure,
+        "parts": [{"name": p.name, "role": p.role, "program": p.program, "range": list(p.range)} for p in s.parts],
+        "sections": sorted(s.sections),
+        "grooves": sorted(s.grooves),
+        "fills": sorted(s.fills),
+        "comping": sorted(s.comping),
+        "bass": sorted(s.bass),
+    }
+    if json_out:
+        print(json.dumps(doc, indent=2))
+        return
+    for k, v in doc.items():
+        stdout.print(f"[bold]{k}[/]: {v}", highlight=False)
+
+
 def main() -> None:
     """Console-script entry point: run the app and turn errors into one line."""
     try:

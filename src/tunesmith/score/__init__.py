@@ -2,7 +2,7 @@
 
 from tunesmith.score.midi import read_midi, write_midi
 from tunesmith.score.notation import read_score, write_musicxml
-from tunesmith.score.theory import Chord, ChordParseError, Key, detect_key, parse_chord, roman_numeral
+from tunesmith.score.theory import Chord, ChordParseError, Key, detect_key, parse_chord, parse_roman, roman_numeral
 from tunesmith.score.types import (
     ChordSymbol,
     KeyChange,
@@ -28,6 +28,7 @@ __all__ = [
     "Track",
     "detect_key",
     "parse_chord",
+    "parse_roman",
     "read_midi",
     "read_score",
     "roman_numeral",

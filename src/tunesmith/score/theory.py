@@ -371,6 +371,59 @@ def roman_numeral(chord: Chord, key: Key) -> str:
     return prefix + numeral + suffix
 
 
+_ROMAN_RE = re.compile(r"^([b#]?)(VII|VI|IV|V|III|II|I|vii|vi|iv|v|iii|ii|i)")
+# Roman-numeral suffix -> quality, for upper-case (major-based) and lower-case (minor-based) numerals.
+_ROMAN_UPPER = {"": "maj", "7": "7", "maj7": "maj7", "6": "maj6", "9": "9", "maj9": "maj9", "add9": "add9",
+                "sus2": "sus2", "sus4": "sus4", "7sus4": "7sus4", "+": "aug", "11": "11", "13": "13"}
+_ROMAN_LOWER = {"": "min", "7": "min7", "6": "min6", "9": "min9", "11": "min11", "o": "dim", "o7": "dim7",
+                "ø7": "hdim7", "ø": "hdim7", "m7b5": "hdim7", "maj7": "minmaj7"}
+
+
+def parse_roman(text: str, key: Key) -> Chord:
+    """Chord of a roman numeral in ``key`` (the inverse of :func:`roman_numeral`).
+
+    Degrees count along the key's scale (natural minor in minor keys), so in A minor
+    ``i`` is Am, ``III`` is C, ``V`` is E and ``v`` is Em; ``b``/``#`` lower or raise the
+    root. Upper case means a major-family chord, lower case a minor-family one; the
+    suffix picks the quality (``7``, ``maj7``, ``6``, ``9``, ``sus4``, ``o``, ``ø7``…), and
+    ``/N`` (a scale degree 1–7) puts another bass note under it.
+
+    Examples
+    --------
+    >>> parse_roman("V7", Key(0)).symbol()
+    'G7'
+    >>> parse_roman("VII", Key(9, "minor")).symbol()
+    'G'
+    >>> parse_roman("bVII", Key(9)).symbol()
+    'G'
+    >>> parse_roman("ii7", Key(7)).symbol()
+    'Am7'
+
+    Raises
+    ------
+    ChordParseError
+        For text that is not a roman numeral.
+    """
+    body, _, bass_text = text.strip().partition("/")
+    m = _ROMAN_RE.match(body)
+    if not m:
+        raise ChordParseError(f"not a roman numeral: {text!r}")
+    accidental, numeral = m.group(1), m.group(2)
+    suffix = body[m.end() :]
+    table = _ROMAN_UPPER if numeral.isupper() else _ROMAN_LOWER
+    if suffix not in table:
+        raise ChordParseError(f"unknown chord quality {suffix!r} in roman numeral {text!r}")
+    scale = SCALES["minor"] if key.mode == "minor" else SCALES["major"]
+    degree = _ROMAN.index(numeral.upper())
+    root = (key.tonic + scale[degree] + {"b": -1, "#": 1, "": 0}[accidental]) % 12
+    bass = None
+    if bass_text:
+        if not (bass_text.isdigit() and 1 <= int(bass_text) <= 7):
+            raise ChordParseError(f"bass of {text!r} must be a scale degree 1-7")
+        bass = (key.tonic + scale[int(bass_text) - 1]) % 12
+    return Chord(root, table[suffix], bass)
+
+
 def detect_key(pitch_class_weights: np.ndarray) -> tuple[Key, float]:
     """Krumhansl–Schmuckler key finding from a 12-bin pitch-class histogram (C first).
 

@@ -1,0 +1,368 @@
+"""Compose a whole song: form, harmony, melody and the band, from a style, a key, a tempo and a seed.
+
+``compose`` is a pure function of its options: the same options and seed give the
+same :class:`~tunesmith.score.types.Score` note for note, and ``write_song`` writes
+it as ``song.mid``, a MusicXML lead sheet and a recipe sidecar. Every random choice
+draws from one ``numpy`` generator seeded by ``--seed``, in a fixed order.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import zlib
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tunesmith.compose import arrange
+from tunesmith.compose.harmony import (
+    Slot,
+    key_of_chords,
+    model_id,
+    numerals_of,
+    parse_chord_list,
+    section_progression,
+)
+from tunesmith.compose.melody import write_melody
+from tunesmith.compose.style import Part, Style, get_style
+from tunesmith.errors import UsageError
+from tunesmith.score.theory import Key, instrument_range, parse_roman
+from tunesmith.score.types import (
+    ChordSymbol,
+    KeyChange,
+    Note,
+    Score,
+    Section,
+    TempoChange,
+    TimeSignature,
+    Track,
+)
+
+MAX_BARS = 1000
+TEMPO_RANGE = (30.0, 300.0)
+_STRUCTURE_TOKEN = re.compile(r"^([a-z][a-z0-9_]*):(\d+)$")
+
+
+@dataclass(frozen=True)
+class ComposeOptions:
+    """What to compose (the CLI's options).
+
+    Attributes
+    ----------
+    style : str
+        Style name (``tunesmith styles list``) or path to a style ``.toml``.
+    key : str, optional
+        ``C``, ``Am``, ``F#m``…; chosen from the style's keys (or the ``chords``) when absent.
+    tempo : float, optional
+        BPM, 30–300; the style's default when absent.
+    bars : int, optional
+        Song length in bars (a form is laid out to fit); exclusive with ``structure``.
+    structure : str, optional
+        ``"intro:4 verse:8 chorus:8 …"``.
+    chords : str, optional
+        ``"C G Am F"``: the harmony to use, cycled through the song.
+    seed : int
+        Random seed; the same seed and options give the same song.
+    loop : bool
+        A seamless loop (``bars`` or the style's loop length) instead of a song.
+    """
+
+    style: str = "pop"
+    key: str | None = None
+    tempo: float | None = None
+    bars: int | None = None
+    structure: str | None = None
+    chords: str | None = None
+    seed: int = 0
+    loop: bool = False
+
+
+@dataclass
+class Composition:
+    """A composed song and how it was made."""
+
+    score: Score
+    style: Style
+    key: Key
+    tempo: float
+    seed: int
+    options: ComposeOptions
+    sections: list[Section] = field(default_factory=list)
+    numerals: dict[str, list[str]] = field(default_factory=dict)
+    models: list[dict[str, str]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready summary (the ``--json`` report)."""
+        return {
+            "style": self.style.name,
+            "key": self.key.name(),
+            "tempo_bpm": self.tempo,
+            "metre": f"{self.style.numerator}/{self.style.denominator}",
+            "seed": self.seed,
+            "loop": self.options.loop,
+            "bars": sum(s.bars for s in self.sections),
+            "duration_s": round(self.score.duration_s, 3),
+            "sections": [{"name": s.name, "start_bar": s.start_bar, "bars": s.bars} for s in self.sections],
+            "progressions": self.numerals,
+            "tracks": [
+                {"name": t.name, "role": t.role, "program": t.program, "drums": t.is_drum, "notes": len(t.notes)}
+                for t in self.score.tracks
+            ],
+            "options": asdict(self.options),
+        }
+
+
+def parse_structure(text: str) -> list[tuple[str, int]]:
+    """Read ``"intro:4 verse:8 …"`` into (name, bars) pairs.
+
+    Raises
+    ------
+    UsageError
+        For a malformed token, a section of 0 bars or a song over 1,000 bars.
+    """
+    out = []
+    for token in text.replace(",", " ").split():
+        m = _STRUCTURE_TOKEN.match(token.strip().lower())
+        if not m:
+            raise UsageError(f"--structure: {token!r} is not section:bars (e.g. verse:8)")
+        bars = int(m.group(2))
+        if bars < 1:
+            raise UsageError(f"--structure: section {token!r} needs at least 1 bar")
+        out.append((m.group(1), bars))
+    if not out:
+        raise UsageError("--structure is empty")
+    total = sum(b for _, b in out)
+    if total > MAX_BARS:
+        raise UsageError(f"--structure is {total} bars long; the most is {MAX_BARS}")
+    return out
+
+
+def structure_for_bars(style: Style, bars: int, loop: bool) -> list[tuple[str, int]]:
+    """A form of exactly ``bars`` bars: verse/chorus pairs, with intro and outro when there is room."""
+    if loop:
+        return [("loop", bars)]
+    if bars < 8:
+        return [("verse", bars)]
+    if bars < 24:
+        half = (bars // 2 + 1) // 2 * 2 if bars >= 12 else bars // 2
+        return [("verse", half), ("chorus", bars - half)]
+    out = [("intro", 4)]
+    left, i = bars - 8, 0
+    while left > 0:
+        n = min(8, left) if left - 8 >= 4 or left <= 8 else left - 4
+        out.append(("verse" if i % 2 == 0 else "chorus", n))
+        left -= n
+        i += 1
+    out.append(("outro", 4))
+    return out
+
+
+def _choose_key(options: ComposeOptions, style: Style, rng: np.random.Generator, user_chords: list | None) -> Key:
+    if options.key:
+        try:
+            return Key.parse(options.key)
+        except ValueError as exc:
+            raise UsageError(f"--key: {exc}") from None
+    if user_chords:
+        return key_of_chords(user_chords)
+    return Key.parse(style.keys[int(rng.integers(len(style.keys)))])
+
+
+def _fit(notes: list[Note], lo: int, hi: int) -> list[Note]:
+    """Move any note outside ``lo..hi`` by octaves until it fits."""
+    out = []
+    for n in notes:
+        p = n.pitch
+        while p < lo:
+            p += 12
+        while p > hi:
+            p -= 12
+        out.append(n if p == n.pitch else Note(n.start, n.duration, p, n.velocity))
+    return out
+
+
+def part_range(part: Part) -> tuple[int, int]:
+    """The range a part plays in: its style range inside its instrument's practical range."""
+    ilo, ihi = instrument_range(part.program)
+    lo, hi = max(part.range[0], ilo), min(part.range[1], ihi)
+    return (lo, hi) if hi - lo >= 12 else (ilo, ihi)
+
+
+def compose(options: ComposeOptions) -> Composition:
+    """Compose a song (or loop) from ``options``.
+
+    Returns
+    -------
+    Composition
+        The score (tracks, chords, sections, key, tempo, metre) and a summary.
+
+    Raises
+    ------
+    UsageError
+        Unknown style, bad key, chord, tempo, bars or structure (one line, naming the option).
+
+    Examples
+    --------
+    >>> song = compose(ComposeOptions(style="pop", key="G", bars=16, seed=1))
+    >>> song.key.name(), round(song.tempo)
+    ('G major', 104)
+    """
+    style = get_style(options.style)
+    if options.bars is not None and options.structure:
+        raise UsageError("give --bars or --structure, not both")
+    if options.bars is not None and not 1 <= options.bars <= MAX_BARS:
+        raise UsageError(f"--bars must be 1..{MAX_BARS}, got {options.bars}")
+    tempo = float(options.tempo) if options.tempo is not None else style.tempo_default
+    if not TEMPO_RANGE[0] <= tempo <= TEMPO_RANGE[1]:
+        raise UsageError(f"--tempo must be {TEMPO_RANGE[0]:.0f}..{TEMPO_RANGE[1]:.0f} BPM, got {tempo:g}")
+    # The style's name is mixed into the seed so one seed gives unrelated songs in different styles.
+    rng = np.random.default_rng([options.seed, zlib.crc32(style.name.encode())])
+    bar = style.bar_beats
+    user_chords = parse_chord_list(options.chords, bar) if options.chords else None
+    if options.structure:
+        form = parse_structure(options.structure)
+    elif options.bars is not None:
+        form = structure_for_bars(style, options.bars, options.loop)
+    else:
+        form = parse_structure(style.loop_structure if options.loop else style.structure)
+    key = _choose_key(options, style, rng, user_chords)
+
+    # Form and harmony.
+    sections: list[Section] = []
+    spans: list[tuple[str, int, int, float]] = []
+    slots: list[Slot] = []
+    numerals: dict[str, list[str]] = {}
+    memory: dict[str, list] = {}
+    start_bar = 0
+    cycle = 0
+    for name, bars in form:
+        sections.append(Section(name, start_bar, bars))
+        spans.append((name, start_bar, bars, style.section(name).energy))
+        t = start_bar * bar
+        end = (start_bar + bars) * bar
+        if user_chords:
+            while t < end - 1e-9:
+                chord, beats = user_chords[cycle % len(user_chords)]
+                slots.append(Slot(t, min(beats, end - t), chord))
+                t += beats
+                cycle += 1
+        else:
+            prog = section_progression(style, key, name, bars, rng, memory)
+            if options.loop and name == form[-1][0] and style.cadence:
+                # The loop's last chord leads back to its first: the dominant of the key.
+                chord_v = parse_roman("V7" if style.harmony_source in ("jazz", "blues") else "V", key)
+                prog[-1] = (chord_v, prog[-1][1])
+            for chord, beats in prog:
+                slots.append(Slot(t, beats, chord))
+                t += beats
+            numerals.setdefault(name, numerals_of(prog, key))
+        start_bar += bars
+    total_beats = start_bar * bar
+    ending = not options.loop
+    if ending:  # the last chord rings for one more bar: the home chord
+        home = parse_roman("i" if key.mode == "minor" else "I", key) if not user_chords else slots[-1].chord
+        slots.append(Slot(total_beats, bar, home))
+
+    # Parts.
+    tracks: list[Track] = []
+    melody_notes: list[Note] = []
+    chorale_cache: dict = {}
+    last_name = form[-1][0]
+    for part in style.parts:
+        playing = [part.name in style.section(name).parts for name, _, _, _ in spans]
+        my_spans = [s for s, p in zip(spans, playing, strict=True) if p]
+        lo, hi = (35, 81) if part.is_drum else part_range(part)
+        if part.role == "melody":
+            notes = write_melody(style, key, my_spans, slots, rng, (lo, hi))
+            melody_notes = notes
+        elif part.role in ("chords", "pad"):
+            part_in = Part(part.name, part.role, part.program, (lo, hi), part.voicing, part.comping, part.bass)
+            notes = arrange.play_comping(style, part_in, my_spans, slots, rng)
+        elif part.role == "bass":
+            part_in = Part(part.name, part.role, part.program, (lo, hi), part.voicing, part.comping, part.bass)
+            notes = arrange.play_bass(style, part_in, key, my_spans, slots, rng)
+        elif part.role == "voice":
+            notes = arrange.play_chorale_voice(style, part, melody_notes, slots, my_spans, chorale_cache)
+        elif part.is_drum:
+            notes = arrange.play_drums(style, spans, rng, playing, ending and playing[-1])
+        else:
+            notes = write_melody(style, key, my_spans, slots, rng, (lo, hi))
+        if ending and playing[-1] and not part.is_drum and part.role != "voice":
+            notes = [n for n in notes if n.start < total_beats - 1e-9]
+            notes += _final_chord(part, slots[-1], key, (lo, hi), notes, spans[-1][3])
+        if options.loop:  # nothing may ring past the loop point in the score itself
+            notes = [
+                Note(n.start, min(n.duration, total_beats - n.start), n.pitch, n.velocity)
+                for n in notes
+                if n.start < total_beats - 1e-9
+            ]
+        notes = arrange.apply_swing(notes, style.swing, style.swing_unit)
+        if not part.is_drum:
+            notes = _fit(notes, lo, hi)
+        tracks.append(
+            Track(part.name, tuple(notes), part.program, part.is_drum, "chords" if part.role == "voice" else part.role)
+        )
+    del last_name
+
+    chords = tuple(ChordSymbol(s.start, s.duration, s.chord) for s in slots)
+    title = f"{style.name.replace('_', ' ').title()} in {key.name()} (seed {options.seed})"
+    score = Score(
+        tracks=tuple(tracks),
+        tempos=(TempoChange(0.0, tempo),),
+        time_signatures=(TimeSignature(0.0, style.numerator, style.denominator),),
+        keys=(KeyChange(0.0, key),),
+        chords=chords,
+        sections=tuple(sections),
+        title=title,
+    )
+    models = [model_id()] if style.harmony_source == "learned" and not user_chords else []
+    return Composition(score, style, key, tempo, options.seed, options, sections, numerals, models)
+
+
+def _final_chord(
+    part: Part, slot: Slot, key: Key, rng_range: tuple[int, int], notes: list[Note], energy: float
+) -> list[Note]:
+    """The held last chord of a song: the part's last voicing (or root, or tonic) for a bar."""
+    lo, hi = rng_range
+    vel = int(60 + 40 * energy)
+    chord = slot.chord
+    if part.role == "bass":
+        pitches = [min((p for p in range(lo, hi + 1) if p % 12 == chord.root), key=lambda p: abs(p - (lo + 7)))]
+    elif part.role == "melody":
+        last = notes[-1].pitch if notes else (lo + hi) // 2
+        options = [p for p in range(lo, hi + 1) if p % 12 in (key.tonic, chord.root)]
+        pitches = [min(options, key=lambda p: abs(p - last))] if options else []
+    else:
+        previous = None
+        if notes:
+            last_start = max(n.start for n in notes)
+            previous = tuple(sorted(n.pitch for n in notes if n.start == last_start))
+        pitches = list(arrange.voice_chord(chord, previous, lo, hi, part.voicing))
+    return [Note(slot.start, slot.duration * 0.98, p, vel) for p in pitches]
+
+
+def write_song(comp: Composition, out_dir: str | os.PathLike[str], argv: list[str] | None = None) -> dict[str, Path]:
+    """Write ``song.mid``, ``leadsheet.musicxml`` and their recipes into ``out_dir`` (atomically).
+
+    Returns
+    -------
+    dict
+        ``{"midi": path, "leadsheet": path, "recipe": path}``.
+    """
+    from tunesmith.provenance.recipe import write_recipe
+    from tunesmith.score.midi import write_midi
+    from tunesmith.score.notation import write_musicxml
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    midi = out / "song.mid"
+    sheet = out / "leadsheet.musicxml"
+    write_midi(comp.score, midi)
+    write_musicxml(comp.score, sheet)
+    params = asdict(comp.options) | {"key": comp.key.short(), "tempo": comp.tempo, "style_file": comp.style.path.name}
+    recipe = write_recipe(midi, "compose", params, seed=comp.seed, models=comp.models, argv=argv, ai_generated=True)
+    write_recipe(sheet, "compose", params, seed=comp.seed, models=comp.models, argv=argv, ai_generated=True)
+    return {"midi": midi, "leadsheet": sheet, "recipe": recipe}
