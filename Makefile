@@ -29,14 +29,16 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 demo: install
+	$(BIN)/tunesmith produce -o demo/song
 	$(BIN)/tunesmith analyze src/tunesmith/data/example.ogg --plot demo/example-analysis.png
 	$(BIN)/tunesmith master src/tunesmith/data/example.ogg -o demo/example-master.wav --target streaming \
 	  --report demo/example-master-report.html --preview demo/example-preview.wav
 	@echo
-	@echo "The demo song's analysis: demo/example-analysis.png"
-	@echo "Its master:               demo/example-master.wav (recipe: demo/example-master.wav.recipe.json)"
-	@echo "Mastering report:         demo/example-master-report.html"
-	@echo "A/B preview:              demo/example-preview.wav"
+	@echo "Your new song (composed, rendered, mixed and mastered): demo/song/"
+	@echo "  listen:  demo/song/master.mp3   (24-bit WAV: demo/song/master.wav)"
+	@echo "  report:  demo/song/report.html  (piano roll, form, chords, mix and master)"
+	@echo "  MIDI:    demo/song/song.mid     lead sheet: demo/song/leadsheet.musicxml   stems: demo/song/stems/"
+	@echo "Mastering demo on a real recording: demo/example-master.wav (report: demo/example-master-report.html)"
 
 test: install
 	$(BIN)/python -m pytest -n 2 -q
@@ -50,6 +52,8 @@ bench: install
 	$(BIN)/python benchmarks/master_vs_matchering.py
 	$(BIN)/python benchmarks/pop909_load.py
 	$(BIN)/python benchmarks/render_speed.py
+	$(BIN)/python benchmarks/compose_eval.py
+	$(BIN)/python benchmarks/produce_speed.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache

@@ -522,6 +522,60 @@ def compose_cmd(
     stdout.print(f"  MIDI: {paths['midi']}\n  lead sheet: {paths['leadsheet']}\n  recipe: {paths['recipe']}")
 
 
+@app.command("produce")
+def produce_cmd(
+    output: Annotated[Path, typer.Option("-o", "--output", help="Folder for the song, stems, mix, master, report.")],
+    style: Annotated[str, typer.Option("--style", help=_STYLE_HELP)] = "pop",
+    key: Annotated[str | None, typer.Option("--key", help="C, Am, F#m, Bb … (default: one of the style's).")] = None,
+    tempo: Annotated[float | None, typer.Option("--tempo", help="BPM, 30-300 (default: the style's).")] = None,
+    bars: Annotated[int | None, typer.Option("--bars", help="Length in bars (a form is laid out to fit).")] = None,
+    structure: Annotated[str | None, typer.Option("--structure", help=_STRUCTURE_HELP)] = None,
+    chords: Annotated[
+        str | None, typer.Option("--chords", help='Chords to use, e.g. "C G Am F" (G:2 = 2 beats).')
+    ] = None,
+    seed: Annotated[int | None, typer.Option("--seed", help="Random seed (default: a new one, printed).")] = None,
+    loop: Annotated[bool, typer.Option("--loop", help="A seamless loop; WAVs carry loop points.")] = False,
+    target: Annotated[
+        str, typer.Option(help="Mastering target: streaming, apple, youtube, cd, club, broadcast or LUFS.")
+    ] = "streaming",
+    sample_rate: Annotated[int, typer.Option("--sample-rate", help="Hz.")] = 44_100,
+    soundfont: Annotated[Path | None, typer.Option(help="SoundFont (.sf2/.sf3) to render with.")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")] = False,
+) -> None:
+    """Compose, render, mix and master a song in one go (song.mid, stems, mix, master WAV + MP3, report)."""
+    from tunesmith.compose import ComposeOptions
+    from tunesmith.master.targets import parse_target
+    from tunesmith.pipeline import ProduceOptions, produce
+
+    parse_target(target)  # a bad target is a usage error before any work
+    options = ProduceOptions(
+        ComposeOptions(style, key, tempo, bars, structure, chords, _seed(seed), loop),
+        target=target,
+        sample_rate=sample_rate,
+        soundfont=None if soundfont is None else str(soundfont),
+    )
+    bar = _progress_bar("produce", enabled=not json_out)
+    if bar is not None:
+        with bar:
+            task = bar.add_task("compose", total=1.0)
+            report = produce(options, output, lambda st, done: bar.update(task, completed=done, description=st))
+    else:
+        report = produce(options, output)
+    doc = report.to_dict()
+    if json_out:
+        print(json.dumps(doc, indent=2))
+        return
+    _print_composition(doc["song"])
+    m = doc["master"]
+    stdout.print(
+        f"master: {m['integrated_lufs']} LUFS, true peak {m['true_peak_dbtp']} dBTP · "
+        f"made in {doc['timings_s']['total']:.1f} s"
+    )
+    out = Path(doc["out_dir"])
+    stdout.print(f"  listen: {out / 'master.mp3'} (WAV: {out / 'master.wav'})")
+    stdout.print(f"  report: {out / 'report.html'} · stems: {out / 'stems'} · MIDI: {out / 'song.mid'}")
+
+
 def _print_composition(doc: dict[str, Any]) -> None:
     kind = "loop" if doc["loop"] else "song"
     stdout.print(

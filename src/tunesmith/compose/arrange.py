@@ -25,31 +25,52 @@ from tunesmith.score.types import Note
 SectionSpan = tuple[str, int, int, float]  # name, start bar, bars, energy
 
 
-def _steps(pattern: str, bar: float, bar_index: int) -> tuple[str, float]:
-    """The bar of a (possibly multi-bar) pattern to play at ``bar_index``, and its step length in beats.
-
-    Bars of a longer pattern are separated by ``|``; a pattern of 32 or more steps without
-    separators is read as two bars.
-    """
+def _bars(pattern: str) -> list[str]:
+    """The bars of a pattern: split at ``|``; 32+ steps without separators are two bars."""
     bars = pattern.split("|") if "|" in pattern else [pattern]
     if len(bars) == 1 and len(pattern) >= 32 and len(pattern) % 2 == 0:
         bars = [pattern[: len(pattern) // 2], pattern[len(pattern) // 2 :]]
-    bars = [b for b in bars if b] or ["."]
+    return [b for b in bars if b] or ["."]
+
+
+def _steps(pattern: str, bar: float, bar_index: int) -> tuple[str, float]:
+    """The bar of a (possibly multi-bar) pattern to play at ``bar_index``, and its step length in beats."""
+    bars = _bars(pattern)
     current = bars[bar_index % len(bars)]
     return current, bar / len(current)
 
 
-def _events(pattern: str, step: float) -> list[tuple[int, float, str]]:
-    """(step index, length in beats, symbol) for each onset of a step string."""
+def _bar_events(pattern: str, bar: float, bar_index: int) -> tuple[list[tuple[float, float, str]], float]:
+    """Onsets of the pattern's bar at ``bar_index``: (offset, length, symbol), beats; and the step length.
+
+    A note held (``-``) to the end of its bar carries on through the holds that open the
+    pattern's following bars, so a two-bar drone is one note, not a note and an empty bar.
+    """
+    bars = _bars(pattern)
+    n = len(bars)
+    i = bar_index % n
+    current = bars[i]
+    step = bar / len(current)
     out = []
-    for i, ch in enumerate(pattern):
+    for k, ch in enumerate(current):
         if ch in "-.":
             continue
-        j = i + 1
-        while j < len(pattern) and pattern[j] == "-":
+        j = k + 1
+        while j < len(current) and current[j] == "-":
             j += 1
-        out.append((i, (j - i) * step, ch))
-    return out
+        length = (j - k) * step
+        b = i + 1
+        while j == len(current) and b < n:  # ran to the bar line: follow the holds into the next bars
+            nxt = bars[b]
+            m = 0
+            while m < len(nxt) and nxt[m] == "-":
+                m += 1
+            length += m * bar / len(nxt)
+            if m < len(nxt):
+                break
+            b += 1
+        out.append((k * step, length, ch))
+    return out, step
 
 
 def _velocity(energy: float, base: int = 58, span: int = 46) -> int:
@@ -122,16 +143,15 @@ def play_comping(
         for b in range(bars):
             bar_start = (start_bar + b) * bar
             bar_end = bar_start + bar
-            rhythm, step = _steps(comp.rhythm, bar, start_bar + b)
-            events = _events(rhythm, step)
+            events, step = _bar_events(comp.rhythm, bar, start_bar + b)
             # Every chord change inside the bar starts the chord again, pattern or not.
             changes = [s.start for s in slots if bar_start - 1e-9 <= s.start < bar_end - 1e-9]
-            onsets = sorted({bar_start + i * step for i, _, _ in events} | set(changes))
-            lengths = {bar_start + i * step: d for i, d, _ in events}
+            onsets = sorted({bar_start + off for off, _, _ in events} | set(changes))
+            lengths = {bar_start + off: d for off, d, _ in events}
             for k, t in enumerate(onsets):
                 chord = chord_at(slots, t)
                 slot_end = next(s.end for s in slots if s.start <= t + 1e-9 < s.end + 1e-9)
-                nxt = onsets[k + 1] if k + 1 < len(onsets) else bar_end
+                nxt = onsets[k + 1] if k + 1 < len(onsets) else max(bar_end, t + lengths.get(t, 0.0))
                 length = lengths.get(t, nxt - t)
                 if comp.kind == "pad":
                     length = slot_end - t
@@ -200,8 +220,8 @@ def play_bass(
         for b in range(bars):
             bar_start = (start_bar + b) * bar
             bar_end = bar_start + bar
-            steps, step = _steps(pattern, bar, start_bar + b)
-            events = {bar_start + i * step: (d, ch) for i, d, ch in _events(steps, step)}
+            bar_events, _ = _bar_events(pattern, bar, start_bar + b)
+            events = {bar_start + off: (d, ch) for off, d, ch in bar_events}
             for s in slots:  # the root lands on every chord change
                 if bar_start - 1e-9 <= s.start < bar_end - 1e-9 and not any(abs(t - s.start) < 1e-9 for t in events):
                     nxt = min([t for t in events if t > s.start] + [bar_end])
@@ -252,7 +272,10 @@ def play_chorale_voice(
 
 
 def _solve_chorale(style: Style, melody: list[Note], slots: list[Slot], sections: list[SectionSpan]):
-    ranges = [p.range for p in sorted((p for p in style.parts if p.role == "voice"), key=lambda p: p.voice)]
+    from tunesmith.compose.song import part_range
+
+    # The ranges the voices really get (inside their instrument's), so nothing is moved later.
+    ranges = [part_range(p) for p in sorted((p for p in style.parts if p.role == "voice"), key=lambda p: p.voice)]
     while len(ranges) < 3:
         ranges.append(((55, 74), (48, 67), (40, 60))[len(ranges)])
     bar = style.bar_beats
@@ -278,9 +301,7 @@ def _solve_chorale(style: Style, melody: list[Note], slots: list[Slot], sections
                 cost += abs(a - prev[1]) + abs(t - prev[2]) + 0.5 * abs(b - prev[3])
                 voices, old = (soprano, a, t, b), prev
                 for i, j in itertools.combinations(range(4), 2):
-                    iv_new, iv_old = (voices[i] - voices[j]) % 12, (old[i] - old[j]) % 12
-                    moved = voices[i] != old[i]
-                    if moved and iv_new == iv_old and iv_new in (0, 7):
+                    if _parallel_perfect(old[i], old[j], voices[i], voices[j]):
                         cost += 30.0  # parallel octaves/unisons or fifths
             cost += 0.05 * abs(t - (ranges[1][0] + ranges[1][1]) / 2)
             if cost < best_cost:
@@ -290,6 +311,13 @@ def _solve_chorale(style: Style, melody: list[Note], slots: list[Slot], sections
         prev = best
         out.append((slot.start, slot.duration * 0.97, best[1:], _velocity(energy, 54, 36)))
     return out
+
+
+def _parallel_perfect(old_hi: int, old_lo: int, new_hi: int, new_lo: int) -> bool:
+    """Two voices moving the same way from one perfect fifth/octave (or unison) to another."""
+    up_hi, up_lo = new_hi - old_hi, new_lo - old_lo
+    same_way = up_hi * up_lo > 0
+    return same_way and (old_hi - old_lo) % 12 in (0, 7) and (new_hi - new_lo) % 12 == (old_hi - old_lo) % 12
 
 
 def _groove_for(style: Style, groove: Groove, bar_in_section: int) -> Groove:
@@ -342,14 +370,33 @@ def play_drums(
 
 
 def swing_time(beat: float, swing: float, unit: float) -> float:
-    """Where an onset lands with swing: off-beat ``unit`` subdivisions move late by up to a triplet."""
+    """Where an onset lands with swing.
+
+    Subdivisions of ``unit`` beats (0.5 = eighths) come in pairs; the second of each pair
+    moves late, at ``swing`` = 1 all the way to the last triplet (``unit / 3`` later).
+    """
     if swing <= 0:
         return beat
-    pos = beat % unit
-    half = unit / 2
-    if abs(pos - half) < 1e-6:
-        return beat + swing * unit / 6.0
+    pos = beat % (2 * unit)
+    if abs(pos - unit) < 1e-6:
+        return beat + swing * unit / 3.0
     return beat
+
+
+def unswing_time(beat: float, swing: float, unit: float) -> float:
+    """The notated (straight) position of a swung onset: the inverse of :func:`swing_time`."""
+    if swing <= 0:
+        return beat
+    delay = swing * unit / 3.0
+    pos = (beat - delay) % (2 * unit)
+    if abs(pos - unit) < 1e-6 or abs(pos - unit - 2 * unit) < 1e-6:
+        return beat - delay
+    return beat
+
+
+def unswing(notes: list[Note] | tuple[Note, ...], swing: float, unit: float) -> list[Note]:
+    """Notes moved back to the straight grid they were written on (for measuring the pattern)."""
+    return [Note(unswing_time(n.start, swing, unit), n.duration, n.pitch, n.velocity) for n in notes]
 
 
 def apply_swing(notes: list[Note], swing: float, unit: float) -> list[Note]:

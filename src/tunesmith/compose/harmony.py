@@ -132,13 +132,33 @@ def _sample(
     return items[int(rng.choice(len(items), p=p))][0]
 
 
-def _learned_phrase(mode_model: dict, n: int, first: str | None, rng: np.random.Generator) -> list[str]:
-    """``n`` numerals from the second-order chain, backing off to first order; no chord repeats itself."""
-    seq = [first or _sample(mode_model["start"], rng, temp=1.3)]
+def _outside_key(numeral: str, key: Key) -> int:
+    """How many of a numeral's chord tones lie outside the key's scale."""
+    return sum(1 for pc in parse_roman(numeral, key).pitch_classes if pc not in key.scale)
+
+
+def _diatonic(table: dict[str, float], key: Key, limit: int) -> dict[str, float]:
+    """``table`` without chords that bring more than ``limit`` notes from outside the key."""
+    kept = {k: v for k, v in table.items() if _outside_key(k, key) <= limit}
+    return kept or table
+
+
+def _learned_phrase(
+    mode_model: dict, n: int, first: str | None, rng: np.random.Generator, key: Key, chromatic: bool
+) -> list[str]:
+    """``n`` numerals from the second-order chain, backing off to first order; no chord repeats itself.
+
+    Unless the style is chromatic, chords bringing two or more notes from outside the key
+    (POP909 has a few, e.g. a major III) are left out: one borrowed note (bVII, iv in
+    major, V in minor) keeps the song in its key; two pull it elsewhere.
+    """
+    limit = 12 if chromatic else 1
+    seq = [first or _sample(_diatonic(mode_model["start"], key, limit), rng, temp=1.3)]
     while len(seq) < n:
         prev = seq[-1]
         context = f"{seq[-2]} {prev}" if len(seq) >= 2 else ""
         table = mode_model["second_order"].get(context) or mode_model["first_order"].get(prev) or mode_model["start"]
+        table = _diatonic(table, key, limit)
         # No chord repeats itself, and A-B-A ping-pong is mostly avoided: it sounds stuck.
         avoid = {prev} | ({seq[-2]} if len(seq) >= 2 and rng.random() < 0.75 else set())
         seq.append(_sample(table, rng, avoid=avoid, temp=1.2))
@@ -174,7 +194,7 @@ def _learned_section(
     phrase_bars = min(PHRASE_BARS, bars)
     rhythm = _bar_rhythm(style, rng, phrase_bars)
     lengths = _lengths(rhythm)
-    phrase = _learned_phrase(model, len(lengths), first, rng)
+    phrase = _learned_phrase(model, len(lengths), first, rng, key, style.chromatic)
     return _fill_section(phrase, lengths, bars, phrase_bars, name, key, style, rng)
 
 
@@ -350,7 +370,7 @@ def section_progression(
             # Vary the repeat: re-pick one chord in the middle from the learned transitions.
             i = int(rng.integers(1, len(numerals) - 2))
             model = progression_model()["minor" if key.mode == "minor" else "major"]
-            table = model["first_order"].get(numerals[i - 1][0], {})
+            table = _diatonic(model["first_order"].get(numerals[i - 1][0], {}), key, 12 if style.chromatic else 1)
             nxt = numerals[i + 1][0]
             candidates = {k: v * (model["first_order"].get(k, {}).get(nxt, 0) + 1) for k, v in table.items()}
             if candidates:

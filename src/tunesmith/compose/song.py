@@ -141,22 +141,32 @@ def parse_structure(text: str) -> list[tuple[str, int]]:
 
 
 def structure_for_bars(style: Style, bars: int, loop: bool) -> list[tuple[str, int]]:
-    """A form of exactly ``bars`` bars: verse/chorus pairs, with intro and outro when there is room."""
+    """A form of exactly ``bars`` bars from the style's own sections.
+
+    The body alternates the style's main sections (those of its default structure other
+    than intro and outro: verse/chorus for pop, the 12-bar ``a`` chorus for blues) in
+    their usual length, with an intro and outro when there is room for them.
+    """
     if loop:
         return [("loop", bars)]
-    if bars < 8:
-        return [("verse", bars)]
-    if bars < 24:
-        half = (bars // 2 + 1) // 2 * 2 if bars >= 12 else bars // 2
-        return [("verse", half), ("chorus", bars - half)]
-    out = [("intro", 4)]
-    left, i = bars - 8, 0
+    default = parse_structure(style.structure)
+    body = [(n, b) for n, b in default if n not in ("intro", "outro")] or [("verse", 8)]
+    names = list(dict.fromkeys(n for n, _ in body))
+    chunk = body[0][1]
+    has_intro = any(n == "intro" for n, _ in default)
+    has_outro = any(n == "outro" for n, _ in default)
+    frame = (4 if has_intro else 0) + (4 if has_outro else 0)
+    if bars < 2 * chunk + frame:
+        frame = 0
+    out = [("intro", 4)] if frame and has_intro else []
+    left, i = bars - frame, 0
     while left > 0:
-        n = min(8, left) if left - 8 >= 4 or left <= 8 else left - 4
-        out.append(("verse" if i % 2 == 0 else "chorus", n))
+        n = left if left < 2 * chunk and left - chunk < max(2, chunk // 2) else min(chunk, left)
+        out.append((names[i % len(names)], n))
         left -= n
         i += 1
-    out.append(("outro", 4))
+    if frame and has_outro:
+        out.append(("outro", 4))
     return out
 
 
@@ -344,25 +354,45 @@ def _final_chord(
     return [Note(slot.start, slot.duration * 0.98, p, vel) for p in pitches]
 
 
-def write_song(comp: Composition, out_dir: str | os.PathLike[str], argv: list[str] | None = None) -> dict[str, Path]:
+def write_song(
+    comp: Composition, out_dir: str | os.PathLike[str], argv: list[str] | None = None, leadsheet: bool = True
+) -> dict[str, Path]:
     """Write ``song.mid``, ``leadsheet.musicxml`` and their recipes into ``out_dir`` (atomically).
+
+    Parameters
+    ----------
+    leadsheet : bool
+        Also write the MusicXML lead sheet (``produce`` writes it on a side process instead).
 
     Returns
     -------
     dict
-        ``{"midi": path, "leadsheet": path, "recipe": path}``.
+        ``{"midi": path, "recipe": path}`` and ``"leadsheet": path`` when written.
     """
-    from tunesmith.provenance.recipe import write_recipe
     from tunesmith.score.midi import write_midi
-    from tunesmith.score.notation import write_musicxml
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     midi = out / "song.mid"
-    sheet = out / "leadsheet.musicxml"
     write_midi(comp.score, midi)
-    write_musicxml(comp.score, sheet)
+    paths = {"midi": midi, "recipe": write_song_recipe(comp, midi, argv)}
+    if leadsheet:
+        paths["leadsheet"] = write_leadsheet(comp, out / "leadsheet.musicxml", argv)
+    return paths
+
+
+def write_leadsheet(comp: Composition, path: str | os.PathLike[str], argv: list[str] | None = None) -> Path:
+    """Write the MusicXML lead sheet (melody, chord symbols, key, metre, tempo) and its recipe."""
+    from tunesmith.score.notation import write_musicxml
+
+    write_musicxml(comp.score, path)
+    write_song_recipe(comp, path, argv)
+    return Path(path)
+
+
+def write_song_recipe(comp: Composition, path: str | os.PathLike[str], argv: list[str] | None = None) -> Path:
+    """The recipe of a composed file: options, key, tempo, seed, style file and model hashes."""
+    from tunesmith.provenance.recipe import write_recipe
+
     params = asdict(comp.options) | {"key": comp.key.short(), "tempo": comp.tempo, "style_file": comp.style.path.name}
-    recipe = write_recipe(midi, "compose", params, seed=comp.seed, models=comp.models, argv=argv, ai_generated=True)
-    write_recipe(sheet, "compose", params, seed=comp.seed, models=comp.models, argv=argv, ai_generated=True)
-    return {"midi": midi, "leadsheet": sheet, "recipe": recipe}
+    return write_recipe(path, "compose", params, seed=comp.seed, models=comp.models, argv=argv, ai_generated=True)

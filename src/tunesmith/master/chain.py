@@ -46,6 +46,7 @@ from tunesmith.master.targets import Target, parse_target
 BLOCK = 1 << 17
 MONO_BASS_HZ = 120.0
 LOUDNESS_TOLERANCE_LU = 0.05
+MP3_OVERSHOOT_DB = 0.5
 TP_MARGIN_DB = 0.05  # the limiter aims this far under the ceiling; the meter checks the rest
 
 
@@ -395,6 +396,10 @@ def master(
         raise InputFileError("nothing to master: the processed signal is silent", input_path)
     aim_lufs = target.lufs
     ceiling = target.ceiling_dbtp - TP_MARGIN_DB
+    if encoding == "mp3":
+        # MP3's filter bank overshoots the source's true peak by a few tenths of a dB at 320 kbit/s;
+        # aiming under it at once usually saves a second encode-and-measure round (≈ 8 s for 2 min).
+        ceiling -= MP3_OVERSHOOT_DB
     # The longest (cleanest) release that can reach the target.
     release_s = RELEASES_S[-1]
     for candidate in RELEASES_S:

@@ -221,6 +221,13 @@ def write_musicxml(score: Score, path: str | os.PathLike[str], melody: str = "me
     made = doc.makeNotation()
     with atomic_path(target) as tmp:
         made.write(fmt, fp=str(tmp))
+        if fmt == "musicxml":
+            # music21 names parts after object addresses; fixed names keep the file identical run to run.
+            text = tmp.read_text(encoding="utf-8")
+            ids = list(dict.fromkeys(re.findall(r'id="(P[0-9a-f]{32})"', text)))
+            for i, old in enumerate(ids, 1):
+                text = text.replace(f'"{old}"', f'"P{i}"')
+            tmp.write_text(text, encoding="utf-8")
 
 
 def _m21_name(pc: int) -> str:

@@ -486,8 +486,8 @@ _GM_RANGE_OVERRIDES = {
     71: (50, 94),
     72: (74, 108),
     73: (60, 96),  # oboe, bassoon, clarinet, piccolo, flute
-    52: (48, 81),
-    53: (48, 79),
+    52: (40, 84),  # a choir: basses (E2) to sopranos
+    53: (40, 81),
     54: (48, 81),  # choir aahs, voice oohs, synth voice
 }
 
