@@ -83,3 +83,36 @@ def test_read_score_dispatches_and_errors(tmp_path) -> None:
         read_score(tmp_path / "song.docx")
     with pytest.raises(InputFileError, match="no such file"):
         read_score(tmp_path / "missing.abc")
+
+
+@pytest.mark.parametrize("style", ["pop", "jazz", "blues", "chorale"])
+def test_composed_lead_sheets_read_back_note_for_note(tmp_path, style) -> None:
+    from tunesmith.compose import ComposeOptions, compose
+    from tunesmith.score.theory import CHORD_QUALITIES, Chord
+
+    song = compose(ComposeOptions(style=style, bars=16, seed=4)).score
+    path = tmp_path / "lead.musicxml"
+    write_musicxml(song, path)
+    text = path.read_text()
+    assert "AI-generated" in text
+    back = read_score(path)
+    grid = song.quantize(0.25).track("melody")
+    expected = []
+    for n in grid.notes:  # one voice: a later onset cuts an earlier note
+        if expected and expected[-1][0] == n.start:
+            continue
+        if expected and expected[-1][0] + expected[-1][1] > n.start:
+            expected[-1] = (expected[-1][0], n.start - expected[-1][0], expected[-1][2])
+        expected.append((n.start, n.duration, n.pitch))
+    assert [(n.start, n.duration, n.pitch) for n in back.tracks[0].notes] == expected
+    chords = [(c.start, c.chord) for c in song.chords if c.chord is not None and c.start < song.end - 1e-9]
+    assert [(c.start, c.chord) for c in back.chords][: len(chords)] == chords
+    # Every chord quality we know survives the trip.
+    from tunesmith.score import ChordSymbol, Note, Score, Track
+
+    n = len(CHORD_QUALITIES)
+    held = Track("melody", tuple(Note(4.0 * i, 4.0, 60 + i % 12) for i in range(n)), role="melody")
+    all_q = Score(tracks=(held,), chords=tuple(
+        ChordSymbol(4.0 * i, 4.0, Chord(i % 12, q)) for i, q in enumerate(CHORD_QUALITIES)))
+    write_musicxml(all_q, path)
+    assert [c.chord for c in read_score(path).chords][: len(CHORD_QUALITIES)] == [c.chord for c in all_q.chords]

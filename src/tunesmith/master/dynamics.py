@@ -21,7 +21,8 @@ from dataclasses import dataclass
 
 import numba
 import numpy as np
-import scipy.signal as ss
+
+from tunesmith.audio import iir
 
 _DECIMATE = 32
 
@@ -83,12 +84,10 @@ class GlueCompressor:
         self.settings = settings
         self.active = settings.ratio > 1.0
         rate = sample_rate / _DECIMATE
-        self._hp = ss.butter(2, 100.0, "highpass", fs=sample_rate, output="sos").astype(np.float32)
-        self._hp_zi = np.zeros((self._hp.shape[0], 2), np.float32)
-        fast = math.exp(-1.0 / (0.010 * rate))
-        slow = math.exp(-1.0 / (1.5 * rate))
-        self._fast = ([1.0 - fast], [1.0, -fast])
-        self._slow = ([1.0 - slow], [1.0, -slow])
+        self._hp = iir.highpass(100.0, 2, sample_rate)
+        self._hp_zi = np.zeros((self._hp.shape[0], 2))
+        self._fast = math.exp(-1.0 / (0.010 * rate))
+        self._slow = math.exp(-1.0 / (1.5 * rate))
         self._fast_zi: np.ndarray | None = None
         self._slow_zi: np.ndarray | None = None
         self._attack = math.exp(-1.0 / (settings.attack_ms / 1000.0 * rate))
@@ -110,7 +109,7 @@ class GlueCompressor:
         if not self.active or len(block) == 0:
             return block
         mono = 0.5 * (block[:, 0] + block[:, 1]) if block.shape[1] == 2 else block.mean(axis=1, dtype=np.float32)
-        side, self._hp_zi = ss.sosfilt(self._hp, mono, zi=self._hp_zi)
+        side = iir.sosfilt_state(self._hp, mono, self._hp_zi)
         carried = len(self._rest)
         power = np.concatenate((self._rest, (side * side).astype(np.float64)))
         n_frames = len(power) // _DECIMATE
@@ -120,10 +119,10 @@ class GlueCompressor:
         frame_power = (np.add.reduceat(power[:used], starts) if n_frames else np.zeros(0)) / _DECIMATE + 1e-12
         if self._fast_zi is None or self._slow_zi is None:  # start both detectors settled on the first level
             first = frame_power[0] if n_frames else 0.0
-            self._fast_zi = np.array([-self._fast[1][1] * first])
-            self._slow_zi = np.array([-self._slow[1][1] * first])
-        fast, self._fast_zi = ss.lfilter(*self._fast, frame_power, zi=self._fast_zi)
-        slow, self._slow_zi = ss.lfilter(*self._slow, frame_power, zi=self._slow_zi)
+            self._fast_zi = np.array([float(first)])
+            self._slow_zi = np.array([float(first)])
+        fast = iir.one_pole(self._fast, frame_power, self._fast_zi)
+        slow = iir.one_pole(self._slow, frame_power, self._slow_zi)
         over = 10.0 * np.log10(fast / slow) - self.settings.threshold_db
         knee = self.settings.knee_db
         slope = 1.0 - 1.0 / self.settings.ratio

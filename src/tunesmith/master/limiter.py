@@ -30,8 +30,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numba
 import numpy as np
-import scipy.signal as ss
 
+from tunesmith.audio import iir
 from tunesmith.audio.meter import (
     channel_weights,
     gated_mean_lufs,
@@ -262,10 +262,10 @@ class LoudnessSolver:
 
         def k_energy(c: int) -> None:
             # float32 filtering halves the memory traffic; this is an estimate anyway.
-            sos32, zi = sos.astype(np.float32), np.zeros((sos.shape[0], 2), np.float32)
+            zi = np.zeros((sos.shape[0], 2))
             for s0 in range(0, n_groups * g, _BLOCK):
                 s1 = min(n_groups * g, s0 + _BLOCK)
-                y, zi = ss.sosfilt(sos32, x[s0:s1, c], zi=zi)
+                y = iir.sosfilt_state(sos, x[s0:s1, c], zi)
                 power = np.square(y, dtype=np.float64)
                 energy[c, s0 // g : s1 // g] = np.add.reduceat(power, np.arange(0, len(power), g))
 

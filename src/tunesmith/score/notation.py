@@ -13,7 +13,6 @@ import os
 import re
 from pathlib import Path
 
-from tunesmith.atomic import atomic_path
 from tunesmith.errors import InputFileError, UsageError
 from tunesmith.score.midi import read_midi
 from tunesmith.score.theory import Chord, ChordParseError, Key, parse_chord
@@ -152,7 +151,18 @@ def _chord_of(symbol: object) -> Chord | None:
     if root is not None and kind in _FROM_KIND:
         bass = symbol.bass()
         bass_pc = bass.pitchClass if bass is not None and bass.pitchClass != root.pitchClass else None
-        return Chord(root.pitchClass, _FROM_KIND[kind], bass_pc)
+        quality = _FROM_KIND[kind]
+        # Standard MusicXML spells 7sus4 and add9 as a kind plus an added degree.
+        added = {
+            (d.degree, int(d.interval.semitones) if d.interval is not None else 0)
+            for d in getattr(symbol, "getChordStepModifications", lambda: [])()
+            if getattr(d, "modType", "") == "add"
+        }
+        if quality == "sus4" and any(deg == 7 for deg, _ in added):
+            quality = "7sus4"
+        elif quality == "maj" and any(deg == 9 for deg, _ in added):
+            quality = "add9"
+        return Chord(root.pitchClass, quality, bass_pc)
     figure = str(getattr(symbol, "figure", "") or "")
     figure = re.sub(r"(^|/)([A-G])-", r"\1\2b", figure)  # music21 spells flats with "-"
     try:
@@ -173,61 +183,9 @@ def write_musicxml(score: Score, path: str | os.PathLike[str], melody: str = "me
     melody : str
         Name or role of the melody track (the first track if there is none).
     """
-    from music21 import harmony, key, meter, note, stream, tempo
+    from tunesmith.score.leadsheet import write_leadsheet
 
-    # Notation needs durations it can spell: onsets and lengths go to the sixteenth grid.
-    score = score.quantize(NOTATION_GRID)
-    try:
-        lead = score.track(melody)
-    except KeyError:
-        lead = score.tracks[0] if score.tracks else Track("melody")
-    part = stream.Part()
-    part.partName = lead.name
-    for t in score.tempos:
-        part.insert(t.beat, tempo.MetronomeMark(number=round(t.bpm, 2)))
-    for s in score.time_signatures:
-        part.insert(s.beat, meter.TimeSignature(f"{s.numerator}/{s.denominator}"))
-    for k in score.keys:
-        part.insert(
-            k.beat,
-            key.Key(
-                Key(k.key.tonic).short().replace("b", "-"), k.key.mode if k.key.mode in ("major", "minor") else "major"
-            ),
-        )
-    for c in score.chords:
-        if c.chord is None:
-            continue
-        start = round(c.start / NOTATION_GRID) * NOTATION_GRID
-        bass = None if c.chord.bass is None else _m21_name(c.chord.bass)
-        cs = harmony.ChordSymbol(root=_m21_name(c.chord.root), bass=bass, kind=_KINDS[c.chord.quality])
-        part.insert(start, cs)
-    # A lead sheet is one voice: where notes overlap, the later onset cuts the earlier one.
-    notes = list(lead.notes)
-    for i, n in enumerate(notes):
-        length = n.duration
-        if i + 1 < len(notes) and notes[i + 1].start < n.end:
-            length = notes[i + 1].start - n.start
-        if length <= 0:
-            continue
-        m = note.Note(n.pitch)
-        m.quarterLength = length
-        m.volume.velocity = n.velocity
-        part.insert(n.start, m)
-    doc = stream.Score()
-    doc.insert(0, part)
-    doc.metadata = __import__("music21").metadata.Metadata(title=score.title or "tunesmith lead sheet")
-    target = Path(path)
-    fmt = "mxl" if target.suffix.lower() == ".mxl" else "musicxml"
-    made = doc.makeNotation()
-    with atomic_path(target) as tmp:
-        made.write(fmt, fp=str(tmp))
-        if fmt == "musicxml":
-            # music21 names parts after object addresses; fixed names keep the file identical run to run.
-            text = tmp.read_text(encoding="utf-8")
-            ids = list(dict.fromkeys(re.findall(r'id="(P[0-9a-f]{32})"', text)))
-            for i, old in enumerate(ids, 1):
-                text = text.replace(f'"{old}"', f'"P{i}"')
-            tmp.write_text(text, encoding="utf-8")
+    write_leadsheet(score, path, melody)
 
 
 def _m21_name(pc: int) -> str:
