@@ -46,10 +46,73 @@ def _triad(numeral: str) -> str:
     return head + ("o" if numeral[len(head) :].startswith(("o", "ø")) else "")
 
 
+def _numerals(song: object) -> dict[str, list[str]]:
+    """Numeral sequences of one song per mode (repeats merged), as the trainer reads them."""
+    out: dict[str, list[str]] = {"major": [], "minor": []}
+    keys = song.score.keys
+    if not keys:
+        return out
+    for c in song.score.chords:
+        if c.chord is None:
+            continue
+        key = next((k.key for k in reversed(keys) if k.beat <= c.start + 1e-6), keys[0].key)
+        seq = out["minor" if key.mode == "minor" else "major"]
+        token = roman_numeral(c.chord, key)
+        if not seq or seq[-1] != token:
+            seq.append(token)
+    return out
+
+
+def evaluate(model: dict, root: str) -> dict[str, object]:
+    """Next-chord top-1 accuracy and perplexity on held-out POP909 songs (819-909) against baselines.
+
+    The chain's prediction is its most likely next numeral given the previous two (backing
+    off to one); the baseline is the unigram (always the most common numeral). Both
+    probabilities are add-one smoothed so numerals never seen in training count too.
+    """
+    import math
+
+    songs = load_split(root, "test")
+    stats = {}
+    for mode in ("major", "minor"):
+        m = model[mode]
+        unigram = collections.Counter()
+        for table in m["first_order"].values():
+            unigram.update(table)
+        total_u = sum(unigram.values())
+        vocab = len(set(unigram) | set(m["start"])) + 1
+        hits = hits_u = n = 0
+        log_p = log_u = 0.0
+        for song in songs:
+            seq = [t if t in m["first_order"] or t in unigram else _triad(t) for t in _numerals(song)[mode]]
+            for i in range(1, len(seq)):
+                ctx2 = f"{seq[i - 2]} {seq[i - 1]}" if i >= 2 else ""
+                table = m["second_order"].get(ctx2) or m["first_order"].get(seq[i - 1]) or m["start"]
+                tot = sum(table.values())
+                best = max(table, key=table.get)
+                hits += best == seq[i]
+                hits_u += unigram.most_common(1)[0][0] == seq[i]
+                # Add-one smoothing so unseen numerals get a probability.
+                log_p += math.log((table.get(seq[i], 0) + 1) / (tot + vocab))
+                log_u += math.log((unigram.get(seq[i], 0) + 1) / (total_u + vocab))
+                n += 1
+        stats[mode] = {
+            "predictions": n,
+            "top1_accuracy": round(hits / max(1, n), 4),
+            "unigram_top1_accuracy": round(hits_u / max(1, n), 4),
+            "perplexity": round(math.exp(-log_p / max(1, n)), 2),
+            "unigram_perplexity": round(math.exp(-log_u / max(1, n)), 2),
+        }
+    return {"split": "POP909 819-909 (held out)", **stats}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--pop909", default=str(ROOT.parent / "shared" / "data" / "pop909"))
     ap.add_argument("--min-count", type=int, default=25)
+    ap.add_argument(
+        "--evaluate", action="store_true", help="report next-chord figures on the held-out songs 819-909 (final only)"
+    )
     args = ap.parse_args()
     t0 = time.perf_counter()
     songs = load_split(args.pop909, "train")
@@ -121,8 +184,10 @@ def main() -> None:
             "second_order": {a: dict(d.most_common()) for a, d in sorted(second.items()) if sum(d.values()) >= 3},
             "lengths_beats": {str(k): v for k, v in sorted(lengths.items()) if v >= 10},
         }
+    model["evaluation"] = evaluate(model, args.pop909) if args.evaluate else None
     OUT.parent.mkdir(parents=True, exist_ok=True)
-    OUT.write_text(json.dumps(model, indent=1, sort_keys=False) + "\n")
+    # Compact JSON: the file ships in the wheel.
+    OUT.write_text(json.dumps(model, separators=(",", ":")) + "\n")
     took = time.perf_counter() - t0
     print(f"{len(songs)} songs -> {OUT.relative_to(ROOT)} ({OUT.stat().st_size / 1024:.0f} KiB) in {took:.1f} s")
     for mode in ("major", "minor"):
@@ -130,6 +195,8 @@ def main() -> None:
         assert isinstance(m, dict)
         top = sorted(m["first_order"].items(), key=lambda kv: -sum(kv[1].values()))[:6]
         print(mode, m["sequences"], "sequences", m["chords"], "chords", len(m["vocabulary"]), "numerals")
+        if model["evaluation"]:
+            print("  held out:", model["evaluation"][mode])
         for a, d in top:
             total = sum(d.values())
             print(f"  {a:>6} -> " + ", ".join(f"{b} {n / total:.0%}" for b, n in list(d.items())[:4]))

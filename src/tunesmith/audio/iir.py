@@ -54,6 +54,31 @@ def _cascade(sos, x):  # pragma: no cover - compiled
                 x[i, c] = yu
 
 
+@numba.njit("void(float64[:, ::1], float32[:, ::1])", nogil=True, cache=True)
+def _cascade_fused(sos, x):  # pragma: no cover - compiled
+    # Every section per sample, states in a tiny L1-resident array: one pass over memory
+    # instead of one per section. Measured 1.6x faster than _cascade for 4-6 sections on
+    # stereo (a channel strip's high-pass and bells), slower for 2 (the K filter).
+    frames = x.shape[0]
+    ns = sos.shape[0]
+    z = np.zeros((ns, 4))
+    for i in range(frames):
+        u = np.float64(x[i, 0])
+        v = np.float64(x[i, 1])
+        for s in range(ns):
+            b0, b1, b2, a1, a2 = sos[s, 0], sos[s, 1], sos[s, 2], sos[s, 4], sos[s, 5]
+            yu = b0 * u + z[s, 0]
+            yv = b0 * v + z[s, 2]
+            z[s, 0] = b1 * u - a1 * yu + z[s, 1]
+            z[s, 2] = b1 * v - a1 * yv + z[s, 3]
+            z[s, 1] = b2 * u - a2 * yu
+            z[s, 3] = b2 * v - a2 * yv
+            u = yu
+            v = yv
+        x[i, 0] = u
+        x[i, 1] = v
+
+
 def sosfilt_inplace(sos: np.ndarray, x: np.ndarray) -> np.ndarray:
     """Filter ``(frames, channels)`` float32 samples in place through second-order sections.
 
@@ -67,7 +92,9 @@ def sosfilt_inplace(sos: np.ndarray, x: np.ndarray) -> np.ndarray:
     if x.dtype != np.float32 or not x.flags.c_contiguous or x.ndim != 2:
         raise ValueError("sosfilt_inplace needs C-contiguous float32 (frames, channels) samples")
     sos = np.ascontiguousarray(sos, dtype=np.float64)
-    if len(sos):
+    if len(sos) >= 4 and x.shape[1] == 2:
+        _cascade_fused(sos, x)
+    elif len(sos):
         _cascade(sos, x)
     return x
 
