@@ -14,8 +14,8 @@ One streaming meter measures, in a single pass over the audio:
   to 0.8 of Nyquist (libebur128 uses 49 taps);
 * sample peak, RMS, crest factor, PLR, DC offset.
 
-Design notes (why it is fast). K-weighting is two biquads run by scipy's C
-``sosfilt`` per channel in threads (it releases the GIL). Loudness needs only
+Design notes (why it is fast). K-weighting is two biquads run by a compiled
+kernel (``tunesmith.audio.iir.sosfilt_state``) per channel in threads (it releases the GIL). Loudness needs only
 energy sums over 5 ms sub-blocks, from which every 400 ms / 3 s window is a
 difference of cumulative sums. True peak runs the polyphase interpolator in a
 small compiled (numba, GIL-free) loop, loudest blocks first, and skips blocks
@@ -35,6 +35,7 @@ import numba
 import numpy as np
 import soxr
 
+from tunesmith.audio.iir import sosfilt_state
 from tunesmith.audio.types import Audio
 
 #: LUFS offset in BS.1770: L = -0.691 + 10 log10(sum G z).
@@ -414,9 +415,6 @@ class LoudnessMeter:
             if self.k_rate != self.sample_rate
             else None
         )
-        from scipy.signal import sosfilt  # imported on use: scipy.signal takes over a second to import
-
-        self._sosfilt = sosfilt
         self._sos = k_weighting_sos(self.k_rate)
         self._zi = np.zeros((self.channels, self._sos.shape[0], 2))
         self._tp = TruePeakDetector(self.sample_rate, self.channels) if true_peak else None
@@ -450,8 +448,9 @@ class LoudnessMeter:
         Segment 0 completes the carried sub-block, the middle ones are whole
         sub-blocks, the last carries over to the next call.
         """
-        y, self._zi[c] = self._sosfilt(self._sos, xc, zi=self._zi[c])
-        power = np.square(y)
+        # Compiled, state carried block to block, GIL released; no scipy.signal import (over a second).
+        y = sosfilt_state(self._sos, xc, self._zi[c])
+        power = np.square(y, dtype=np.float64)
         n = len(xc)
         energies = np.zeros(len(cuts) + 1)
         if n:

@@ -160,7 +160,8 @@ def produce(
         t = time.perf_counter()
         step("mix", 0.35)
         genre = MIX_GENRE.get(comp.style.name, "pop")
-        mix_opts = MixOptions(roles=roles, genre=genre, encoding="wav24")
+        # The mix is written as 32-bit float: lossless headroom for the master, and no conversion pass.
+        mix_opts = MixOptions(roles=roles, genre=genre, encoding="wav32f")
         stem_paths = [stems_dir / s for s in rendered.stems]
         mix_path = work / "mix.wav"
         if loop_frames is None:
