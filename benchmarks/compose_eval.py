@@ -125,7 +125,20 @@ def song_metrics(comp) -> dict[str, object]:
         for t in score.tracks:
             if t.name in playing:
                 empty += [(t.name, section.name, b) for b in metrics.empty_bars(t, score, bars)]
+    # Bass locked to the kick: share of kick hits (where the bass plays) with a bass onset within a 32nd.
+    lock = float("nan")
+    bass = next((t for t in score.tracks if t.role == "bass"), None)
+    if bass is not None and drum_tracks and bass.notes:
+        bar = style.bar_beats
+        spans = [(s.start_bar * bar, (s.start_bar + s.bars) * bar) for s in score.sections
+                 if bass.name in style.section(s.name).parts]
+        kicks = [n.start for t in drum_tracks for n in t.notes
+                 if n.pitch in (35, 36) and any(a <= n.start < b for a, b in spans)]
+        onsets = np.array([n.start for n in bass.notes])
+        if kicks:
+            lock = float(np.mean([np.min(np.abs(onsets - k)) <= 0.125 + 1e-9 for k in kicks]))
     return {
+        "kick_lock": lock,
         "chord_tone": metrics.strong_beat_chord_tone_rate(score, melody) if melody else float("nan"),
         "scale": {t.name: metrics.scale_consistency(t) for t in pitched if t.notes},
         "out_of_range": {t.name: metrics.out_of_range_notes(t) for t in score.tracks},
@@ -202,6 +215,8 @@ def evaluate_style(name: str, seeds: list[int], tmp: Path) -> dict[str, object]:
             "diversity": float(np.mean(distances)) if distances else None,
             "identical_pairs": int(sum(d == 0.0 for d in distances)),
             "same_seed_identical_midi": bool(same),
+            "bass_lock": style.bass_lock,
+            "kick_lock_mean": nanmean([s["kick_lock"] for s in songs]),
         }
     )
     row["pass"] = {
@@ -365,6 +380,12 @@ def print_styles(rows: list[dict[str, object]], n: int) -> None:
             fmt(1000 * r["compose_s_mean"], ".0f"),
         )
     console.print(t)
+    locks = ", ".join(
+        f"{r['style']} {100 * r['kick_lock_mean']:.0f} %" + ("" if r.get("bass_lock") else " (bass answers the kick)")
+        for r in rows
+        if r.get("kick_lock_mean") is not None and np.isfinite(r["kick_lock_mean"])
+    )
+    console.print(f"  bass locked to the kick (kick hits with a bass onset within a 32nd): {locks}")
     for r in rows:
         if r.get("chromatic"):
             console.print(f"  {r['style']}: chromatic — {r['chromatic_reason']}")

@@ -290,3 +290,18 @@ def test_cli_compose_and_errors(tmp_path: Path) -> None:
         assert "Traceback" not in r.stderr and not bad.exists()
     listing = subprocess.run([*exe, "styles", "list", "--json"], capture_output=True, text=True, check=True)
     assert {s["name"] for s in json.loads(listing.stdout)["styles"]} >= REQUIRED
+
+
+@pytest.mark.parametrize("name", ["pop", "funk", "rock", "lofi"])
+def test_bass_locks_to_the_kick(name: str) -> None:
+    comp = compose(ComposeOptions(style=name, bars=16, seed=8))
+    bar = comp.style.bar_beats
+    playing = [(s.start_bar * bar, (s.start_bar + s.bars) * bar) for s in comp.score.sections
+               if "bass" in comp.style.section(s.name).parts]
+    kicks = [n.start for n in comp.score.track("drums").notes
+             if n.pitch in (35, 36) and any(a <= n.start < b for a, b in playing)]
+    onsets = np.array([n.start for n in comp.score.track("bass").notes])
+    assert kicks
+    assert all(np.min(np.abs(onsets - k)) <= 0.125 + 1e-9 for k in kicks)
+    notes = sorted(comp.score.track("bass").notes)
+    assert all(a.end <= b.start + 1e-6 for a, b in itertools.pairwise(notes))  # still one line, no overlaps

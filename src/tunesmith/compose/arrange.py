@@ -204,9 +204,20 @@ def _place(pc: int, near: float, lo: int, hi: int) -> int:
 
 
 def play_bass(
-    style: Style, part: Part, key: Key, sections: list[SectionSpan], slots: list[Slot], rng: np.random.Generator
+    style: Style,
+    part: Part,
+    key: Key,
+    sections: list[SectionSpan],
+    slots: list[Slot],
+    rng: np.random.Generator,
+    kicks: list[float] | None = None,
 ) -> list[Note]:
-    """Bass: the pattern's chord degrees, the root on every chord change, approaches into the next chord."""
+    """Bass: the pattern's chord degrees, the root on every chord change, approaches into the next chord.
+
+    With ``kicks`` (kick-drum onsets, beats) the bass locks to the kick: a kick hit with no bass
+    note starting within a 32nd of it gets one (the chord's root; a held note is re-struck there).
+    """
+    kick_times = np.array(sorted(kicks or []))
     bar = style.bar_beats
     lo, hi = part.range
     home = lo + 5  # sit low: around the bottom of the range, where a bass player lives
@@ -226,6 +237,18 @@ def play_bass(
                 if bar_start - 1e-9 <= s.start < bar_end - 1e-9 and not any(abs(t - s.start) < 1e-9 for t in events):
                     nxt = min([t for t in events if t > s.start] + [bar_end])
                     events[s.start] = (nxt - s.start, "R")
+            if len(kick_times):
+                in_bar = kick_times[(kick_times >= bar_start - 1e-9) & (kick_times < bar_end - 1e-9)]
+                for k in in_bar:
+                    if not any(abs(t - k) <= 0.125 + 1e-9 for t in events):
+                        nxt = min([t for t in events if t > k] + [bar_end])
+                        events[float(k)] = (nxt - k, "R")
+                # A note now overlapped by a newer onset stops where that one starts.
+                order = sorted(events)
+                for a, b_ in itertools.pairwise(order):
+                    d, ch = events[a]
+                    if a + d > b_ + 1e-9:
+                        events[a] = (b_ - a, ch)
             times = sorted(events)
             for _k, t in enumerate(times):
                 length, symbol = events[t]

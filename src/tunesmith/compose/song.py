@@ -281,6 +281,13 @@ def compose(options: ComposeOptions) -> Composition:
     melody_notes: list[Note] = []
     chorale_cache: dict = {}
     last_name = form[-1][0]
+    # Drums first: the bass locks to the kick (unless the style says the bass answers it instead).
+    drum_notes: dict[str, list[Note]] = {}
+    for part in style.parts:
+        if part.is_drum:
+            playing = [part.name in style.section(name).parts for name, _, _, _ in spans]
+            drum_notes[part.name] = arrange.play_drums(style, spans, rng, playing, ending and playing[-1])
+    kicks = [n.start for notes in drum_notes.values() for n in notes if n.pitch in (35, 36)] if style.bass_lock else []
     for part in style.parts:
         playing = [part.name in style.section(name).parts for name, _, _, _ in spans]
         my_spans = [s for s, p in zip(spans, playing, strict=True) if p]
@@ -293,11 +300,11 @@ def compose(options: ComposeOptions) -> Composition:
             notes = arrange.play_comping(style, part_in, my_spans, slots, rng)
         elif part.role == "bass":
             part_in = Part(part.name, part.role, part.program, (lo, hi), part.voicing, part.comping, part.bass)
-            notes = arrange.play_bass(style, part_in, key, my_spans, slots, rng)
+            notes = arrange.play_bass(style, part_in, key, my_spans, slots, rng, kicks)
         elif part.role == "voice":
             notes = arrange.play_chorale_voice(style, part, melody_notes, slots, my_spans, chorale_cache)
         elif part.is_drum:
-            notes = arrange.play_drums(style, spans, rng, playing, ending and playing[-1])
+            notes = drum_notes[part.name]
         else:
             notes = write_melody(style, key, my_spans, slots, rng, (lo, hi))
         if ending and playing[-1] and not part.is_drum and part.role != "voice":

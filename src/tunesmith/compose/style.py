@@ -164,6 +164,7 @@ class Style:
     melody_rhythms: tuple[str, ...]
     cadence_rhythm: str
     leap: int
+    bass_lock: bool
     parts: tuple[Part, ...]
     sections: dict[str, SectionStyle]
     comping: dict[str, Comping]
@@ -448,6 +449,7 @@ def _build(doc: dict[str, Any], path: Path) -> Style:
         melody_rhythms=rhythms,
         cadence_rhythm=cadence_rhythm,
         leap=int(melody.get("leap", 5)),
+        bass_lock=bool(doc.get("bass_lock", True)),
         parts=tuple(parts),
         sections=sections,
         comping=comping,
