@@ -18,20 +18,6 @@ from tunesmith.score.types import Score
 _COLOURS = ("#c44e52", "#4c72b0", "#55a868", "#8172b2", "#ccb974", "#64b5cd", "#da8bc3", "#8c8c8c")
 
 
-def warm_up() -> None:
-    """Import matplotlib and draw a tiny figure (font cache, Agg renderer): ~1.4 s done ahead of the reports."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(2, 2))
-    ax.semilogx([20, 20_000], [0, 1], label="warm-up")
-    ax.legend()
-    figure_png_base64(fig)
-    plt.close(fig)
-
-
 def piano_roll_figure(score: Score, width_in: float = 12.0) -> Any:
     """A matplotlib figure: every pitched track as coloured bars, drums as ticks, sections and chords on top.
 

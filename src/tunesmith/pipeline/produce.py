@@ -30,7 +30,7 @@ import numpy as np
 import soundfile as sf
 
 from tunesmith.compose import ComposeOptions, Composition, compose, write_song
-from tunesmith.compose.report import warm_up, write_song_report_html
+from tunesmith.compose.report import write_song_report_html
 from tunesmith.compose.song import write_leadsheet
 from tunesmith.score.types import Track
 
@@ -146,9 +146,10 @@ def produce(
     try:
         step("compose", 0.05)
         write_song(comp, work, argv, leadsheet=False)
-        # Side jobs go where the main process leaves a core free: the warm-up beside the render,
-        # the lead sheet beside the (single-threaded) master, the reports beside the MP3 encoder.
-        side_jobs = [side.submit(warm_up)]
+        # Side jobs go where the main process leaves a core free: the lead sheet and the mix report
+        # beside the (mostly single-threaded) master, the other reports beside the MP3 encoder;
+        # the render and the mix have both cores to themselves.
+        side_jobs: list[Any] = [side.submit(int)]  # start (fork) the worker now, before any thread exists
         stems_dir = work / "stems"
         t = time.perf_counter()
         step("render", 0.1)
