@@ -62,3 +62,18 @@ def test_one_pole_is_an_exponential_smoother(rng: np.random.Generator) -> None:
     y = np.concatenate([one_pole(c, x[:4000], state), one_pole(c, x[4000:], state)])
     ref, _ = signal.lfilter([1 - c], [1, -c], x, zi=[c * x[0]])
     np.testing.assert_allclose(y, ref, rtol=1e-12, atol=1e-12)
+
+
+def test_block_spectra_chunks_equal_one_pass(rng: np.random.Generator) -> None:
+    from tunesmith.audio.bands import block_spectra
+    from tunesmith.audio.meter import k_weighting_sos
+
+    n = RATE // 10
+    x = (0.1 * rng.standard_normal((n * 37 + 1234, 2))).astype(np.float32)  # > one chunk, partial last block
+    got = block_spectra(x, RATE)
+    k = signal.sosfilt(k_weighting_sos(RATE), x.astype(np.float64), axis=0)
+    k = np.concatenate((k, np.zeros((38 * n - len(x), 2))))
+    ref = (k**2).reshape(38, n, 2).sum(axis=(1, 2)) / n
+    np.testing.assert_allclose(got.k_power, ref, rtol=1e-5)
+    plain = np.concatenate((x, np.zeros((38 * n - len(x), 2), np.float32))).astype(np.float64)
+    np.testing.assert_allclose(got.band_power.sum(axis=1), (plain**2).reshape(38, n, 2).sum(axis=(1, 2)) / n, rtol=1e-5)

@@ -19,7 +19,7 @@ from typing import ClassVar
 import numpy as np
 import scipy.fft as sfft
 
-from tunesmith.audio.iir import sosfilt_inplace
+from tunesmith.audio.iir import sosfilt_block
 from tunesmith.audio.meter import ABSOLUTE_GATE_LUFS, gated_mean_lufs, k_weighting_sos
 from tunesmith.audio.tonal import BAND_CENTRES_HZ
 
@@ -27,6 +27,7 @@ BLOCK_S = 0.1  #: analysis block, s (the BS.1770 gating hop)
 _OFFSET_DB = -0.691  # BS.1770's constant: K-weighted mean square -> LUFS
 MOMENTARY_BLOCKS = 4  # 400 ms
 SHORT_TERM_BLOCKS = 30  # 3 s
+_CHUNK_FRAMES = 1 << 16  # frames per analysis chunk: 512 KB of stereo float32, an L2's worth
 
 
 @dataclass
@@ -132,28 +133,36 @@ def block_spectra(x: np.ndarray, sample_rate: int) -> BlockSpectra:
     n, m = plan.n, plan.m
     count = -(-len(x) // n)
     channels = x.shape[1]
-    xp = np.zeros((count * n, channels), np.float32)  # whole blocks; the copy is then K-filtered in place
-    xp[: len(x)] = x
-    mean = np.zeros(count * n + m, np.float32)  # the channel mean, padded for the last FFT frame
-    start = (n - m) // 2
-    target = mean[start : start + count * n]
-    np.copyto(target, xp[:, 0])
-    for c in range(1, channels):  # column sums: numpy's mean(axis=1) on 2-column arrays is ~6x slower
-        target += xp[:, c]
-    if channels > 1:
-        target *= np.float32(1.0 / channels)
-    r = xp.reshape(count, n * channels)
-    plain = np.einsum("ij,ij->i", r, r, dtype=np.float64) / n
-    sosfilt_inplace(plan.sos, xp)
-    k_power = np.einsum("ij,ij->i", r, r, dtype=np.float64) / n
-    del xp, r
-    # Spectral shape per block from a Hann frame centred on it.
-    frames = np.lib.stride_tricks.as_strided(mean, shape=(count, m), strides=(n * 4, 4))
+    plain = np.empty(count)
+    k_power = np.empty(count)
     shape = np.zeros((count, len(BAND_CENTRES_HZ)))
-    step = max(1, (1 << 21) // m)  # about 2 M samples per FFT batch: bounded temporaries
-    for f0 in range(0, count, step):
-        spec = sfft.rfft(frames[f0 : f0 + step] * plan.window, axis=1, workers=1)
-        shape[f0 : f0 + step] = (spec.real**2 + spec.imag**2) @ plan.bands
+    zi = np.zeros((plan.sos.shape[0], channels, 2))
+    # Whole blocks, a few at a time, so every pass (copy, sums of squares, channel mean, FFT,
+    # K filter) runs on data in the CPU cache: on long signals memory traffic, not arithmetic,
+    # is what costs; one read of the input remains.
+    per_chunk = max(1, _CHUNK_FRAMES // n)
+    buf = np.empty((per_chunk * n, channels), np.float32)
+    mean = np.empty(per_chunk * n, np.float32)
+    start = (n - m) // 2  # each block's FFT frame is centred in it
+    for b0 in range(0, count, per_chunk):
+        b1 = min(count, b0 + per_chunk)
+        a, e = b0 * n, min(len(x), b1 * n)
+        view = buf[: (b1 - b0) * n]
+        view[: e - a] = x[a:e]
+        view[e - a :] = 0.0  # the last partial block counts as whole, zero-padded
+        r = view.reshape(b1 - b0, n * channels)
+        plain[b0:b1] = np.einsum("ij,ij->i", r, r, dtype=np.float64) / n
+        avg = mean[: len(view)]
+        np.copyto(avg, view[:, 0])
+        for c in range(1, channels):  # column sums: numpy's mean(axis=1) on 2-column arrays is ~6x slower
+            avg += view[:, c]
+        if channels > 1:
+            avg *= np.float32(1.0 / channels)
+        frames = avg.reshape(b1 - b0, n)[:, start : start + m]
+        spec = sfft.rfft(frames * plan.window, axis=1, workers=1)
+        shape[b0:b1] = (spec.real**2 + spec.imag**2) @ plan.bands
+        sosfilt_block(plan.sos, view, zi)
+        k_power[b0:b1] = np.einsum("ij,ij->i", r, r, dtype=np.float64) / n
     total = shape.sum(axis=1, keepdims=True)
     shape = np.divide(shape, total, out=np.zeros_like(shape), where=total > 0)
     return BlockSpectra(k_power=k_power, band_power=shape * plain[:, None], sample_rate=sample_rate, block_frames=n)
