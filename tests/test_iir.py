@@ -71,8 +71,8 @@ def test_block_spectra_chunks_equal_one_pass(rng: np.random.Generator) -> None:
     n = RATE // 10
     x = (0.1 * rng.standard_normal((n * 37 + 1234, 2))).astype(np.float32)  # > one chunk, partial last block
     got = block_spectra(x, RATE)
-    k = signal.sosfilt(k_weighting_sos(RATE), x.astype(np.float64), axis=0)
-    k = np.concatenate((k, np.zeros((38 * n - len(x), 2))))
+    padded = np.concatenate((x, np.zeros((38 * n - len(x), 2), np.float32)))  # the last block counts as whole
+    k = signal.sosfilt(k_weighting_sos(RATE), padded.astype(np.float64), axis=0)
     ref = (k**2).reshape(38, n, 2).sum(axis=(1, 2)) / n
     np.testing.assert_allclose(got.k_power, ref, rtol=1e-5)
     plain = np.concatenate((x, np.zeros((38 * n - len(x), 2), np.float32))).astype(np.float64)
