@@ -130,10 +130,17 @@ def song_metrics(comp) -> dict[str, object]:
     bass = next((t for t in score.tracks if t.role == "bass"), None)
     if bass is not None and drum_tracks and bass.notes:
         bar = style.bar_beats
-        spans = [(s.start_bar * bar, (s.start_bar + s.bars) * bar) for s in score.sections
-                 if bass.name in style.section(s.name).parts]
-        kicks = [n.start for t in drum_tracks for n in t.notes
-                 if n.pitch in (35, 36) and any(a <= n.start < b for a, b in spans)]
+        spans = [
+            (s.start_bar * bar, (s.start_bar + s.bars) * bar)
+            for s in score.sections
+            if bass.name in style.section(s.name).parts
+        ]
+        kicks = [
+            n.start
+            for t in drum_tracks
+            for n in t.notes
+            if n.pitch in (35, 36) and any(a <= n.start < b for a, b in spans)
+        ]
         onsets = np.array([n.start for n in bass.notes])
         if kicks:
             lock = float(np.mean([np.min(np.abs(onsets - k)) <= 0.125 + 1e-9 for k in kicks]))
@@ -317,30 +324,62 @@ def compare_pop909(seeds: list[int]) -> dict[str, object] | None:
     rows = []
     for group in ("melody", "accompaniment"):
         mg_track = MUSEGAN_TRACK[group]
-        for metric in ("pitch_classes_per_bar", "qualified_note_rate", "groove_consistency",
-                       "pitch_class_entropy", "scale_consistency"):
+        for metric in (
+            "pitch_classes_per_bar",
+            "qualified_note_rate",
+            "groove_consistency",
+            "pitch_class_entropy",
+            "scale_consistency",
+        ):
             gen = nanmean([m[metric] for m in ours[group]])
             ref = nanmean([m[metric] for m in real[group]])
             gap = abs(gen - ref)
-            row = {"group": group, "metric": metric, "generated": gen, "pop909": ref, "gap": gap,
-                   "generated_std": float(np.nanstd([m[metric] for m in ours[group]])),
-                   "pop909_std": float(np.nanstd([m[metric] for m in real[group]]))}
+            row = {
+                "group": group,
+                "metric": metric,
+                "generated": gen,
+                "pop909": ref,
+                "gap": gap,
+                "generated_std": float(np.nanstd([m[metric] for m in ours[group]])),
+                "pop909_std": float(np.nanstd([m[metric] for m in real[group]])),
+            }
             if metric in MUSEGAN:
                 mr = MUSEGAN[metric]["real"][mg_track]
                 mh = MUSEGAN[metric]["hybrid"][mg_track]
-                row.update({"musegan_track": mg_track, "musegan_real": mr, "musegan_hybrid": mh,
-                            "musegan_gap": abs(mh - mr), "gap_smaller_than_musegan": bool(gap < abs(mh - mr))})
+                row.update(
+                    {
+                        "musegan_track": mg_track,
+                        "musegan_real": mr,
+                        "musegan_hybrid": mh,
+                        "musegan_gap": abs(mh - mr),
+                        "gap_smaller_than_musegan": bool(gap < abs(mh - mr)),
+                    }
+                )
             rows.append(row)
     dr = nanmean(drum_rates)
-    rows.append({"group": "drums", "metric": "DP, drum in pattern % (16ths)", "generated": dr, "pop909": None,
-                 "gap": None, "musegan_track": "Drums", "musegan_real": MUSEGAN["drum_pattern"]["real"]["Drums"],
-                 "musegan_hybrid": MUSEGAN["drum_pattern"]["hybrid"]["Drums"],
-                 "musegan_gap": abs(MUSEGAN["drum_pattern"]["hybrid"]["Drums"]
-                                    - MUSEGAN["drum_pattern"]["real"]["Drums"]),
-                 "gap_smaller_than_musegan": None,
-                 "note": "POP909 has no drums; MuseGAN's real/hybrid figures are on Lakh drums"})
-    return {"pop909_songs": len(real["melody"]), "skipped": skipped, "generated_songs": len(seeds),
-            "load_s": load_s, "musegan_mapping": MUSEGAN_TRACK, "rows": rows}
+    rows.append(
+        {
+            "group": "drums",
+            "metric": "DP, drum in pattern % (16ths)",
+            "generated": dr,
+            "pop909": None,
+            "gap": None,
+            "musegan_track": "Drums",
+            "musegan_real": MUSEGAN["drum_pattern"]["real"]["Drums"],
+            "musegan_hybrid": MUSEGAN["drum_pattern"]["hybrid"]["Drums"],
+            "musegan_gap": abs(MUSEGAN["drum_pattern"]["hybrid"]["Drums"] - MUSEGAN["drum_pattern"]["real"]["Drums"]),
+            "gap_smaller_than_musegan": None,
+            "note": "POP909 has no drums; MuseGAN's real/hybrid figures are on Lakh drums",
+        }
+    )
+    return {
+        "pop909_songs": len(real["melody"]),
+        "skipped": skipped,
+        "generated_songs": len(seeds),
+        "load_s": load_s,
+        "musegan_mapping": MUSEGAN_TRACK,
+        "rows": rows,
+    }
 
 
 # ---------------------------------------------------------------------------- speed
@@ -349,18 +388,36 @@ def speed() -> dict[str, object]:
     warm = compose(opts[0])
     it = iter(opts[1:])
     median, times = best_of(lambda: compose(next(it)), 20)
-    return {"style": "pop", "bars": 32, "tracks": len(warm.score.tracks), "runs": 20, "median_s": median,
-            "min_s": min(times), "max_s": max(times), "target_s": TARGETS["speed_s"],
-            "pass": median <= TARGETS["speed_s"]}
+    return {
+        "style": "pop",
+        "bars": 32,
+        "tracks": len(warm.score.tracks),
+        "runs": 20,
+        "median_s": median,
+        "min_s": min(times),
+        "max_s": max(times),
+        "target_s": TARGETS["speed_s"],
+        "pass": median <= TARGETS["speed_s"],
+    }
 
 
 # ---------------------------------------------------------------------------- report
 def print_styles(rows: list[dict[str, object]], n: int) -> None:
-    t = Table(title=f"Composition per style ({n} seeds each; targets: chord tones >= 0.90, scale >= 0.9, "
-                    "range 0, drums >= 0.9, empty bars 0)")
-    for col in ("style", "chord tones\nmean / min", "scale cons.\nmean / min", "out of\nrange",
-                "drum pattern\nmean / min", "empty\nbars", "diversity\n(identical)", "same seed\n= same MIDI",
-                "ms/song"):
+    t = Table(
+        title=f"Composition per style ({n} seeds each; targets: chord tones >= 0.90, scale >= 0.9, "
+        "range 0, drums >= 0.9, empty bars 0)"
+    )
+    for col in (
+        "style",
+        "chord tones\nmean / min",
+        "scale cons.\nmean / min",
+        "out of\nrange",
+        "drum pattern\nmean / min",
+        "empty\nbars",
+        "diversity\n(identical)",
+        "same seed\n= same MIDI",
+        "ms/song",
+    ):
         t.add_column(col, justify="right" if col != "style" else "left")
     for r in rows:
         if not r.get("songs") or "pass" not in r:
@@ -394,17 +451,29 @@ def print_styles(rows: list[dict[str, object]], n: int) -> None:
         if r.get("empty_bars"):
             console.print(f"  {r['style']}: unintended empty bars by part@section {r['empty_bars_by_part_section']}")
         if r.get("scale_worst_part") and r.get("scale_min", 1.0) < TARGETS["scale"]:
-            console.print(f"  {r['style']}: lowest scale consistency {r['scale_min']:.3f} on part "
-                          f"{r['scale_worst_part']!r}")
+            console.print(
+                f"  {r['style']}: lowest scale consistency {r['scale_min']:.3f} on part {r['scale_worst_part']!r}"
+            )
         for e in r.get("errors", []):
             console.print(f"[red]{r['style']} seed {e['seed']} raised:[/]\n{e['traceback']}")
 
 
 def print_pop909(result: dict[str, object]) -> None:
-    t = Table(title=f"pop ({result['generated_songs']} seeds) vs POP909 held-out ({result['pop909_songs']} songs); "
-                    "MuseGAN gap = |hybrid − real| of the mapped track (AAAI 2018, Table 1)")
-    for col in ("group", "metric", "tunesmith", "POP909", "gap", "MuseGAN track", "MuseGAN real / hybrid",
-                "MuseGAN gap", "gap smaller than MuseGAN's"):
+    t = Table(
+        title=f"pop ({result['generated_songs']} seeds) vs POP909 held-out ({result['pop909_songs']} songs); "
+        "MuseGAN gap = |hybrid − real| of the mapped track (AAAI 2018, Table 1)"
+    )
+    for col in (
+        "group",
+        "metric",
+        "tunesmith",
+        "POP909",
+        "gap",
+        "MuseGAN track",
+        "MuseGAN real / hybrid",
+        "MuseGAN gap",
+        "gap smaller than MuseGAN's",
+    ):
         t.add_column(col, justify="left" if col in ("group", "metric", "MuseGAN track") else "right")
     for r in result["rows"]:
         if "musegan_gap" in r and r["gap"] is not None:
@@ -414,8 +483,10 @@ def print_pop909(result: dict[str, object]) -> None:
         else:
             verdict = "no MuseGAN figure"
         t.add_row(
-            r["group"], LABELS.get(r["metric"], r["metric"]),
-            f"{fmt(r['generated'])} ± {fmt(r.get('generated_std'), '.2f')}" if r.get("generated_std") is not None
+            r["group"],
+            LABELS.get(r["metric"], r["metric"]),
+            f"{fmt(r['generated'])} ± {fmt(r.get('generated_std'), '.2f')}"
+            if r.get("generated_std") is not None
             else fmt(r["generated"]),
             f"{fmt(r['pop909'])} ± {fmt(r.get('pop909_std'), '.2f')}" if r.get("pop909") is not None else "N/A",
             fmt(r["gap"]),
@@ -425,8 +496,10 @@ def print_pop909(result: dict[str, object]) -> None:
             verdict,
         )
     console.print(t)
-    console.print("  qualified-note rate in %, pitch classes per bar in pitch classes, entropy in bits; "
-                  "mapping: melody ↔ MuseGAN Guitar, accompaniment ↔ MuseGAN Piano")
+    console.print(
+        "  qualified-note rate in %, pitch classes per bar in pitch classes, entropy in bits; "
+        "mapping: melody ↔ MuseGAN Guitar, accompaniment ↔ MuseGAN Piano"
+    )
 
 
 def main() -> int:
@@ -448,14 +521,23 @@ def main() -> int:
     if pop is not None:
         print_pop909(pop)
     sp = speed()
-    console.print(f"speed: compose pop, 32 bars, {sp['tracks']} parts: median {1000 * sp['median_s']:.0f} ms over "
-                  f"20 runs (min {1000 * sp['min_s']:.0f}, max {1000 * sp['max_s']:.0f}); target <= 500 ms "
-                  f"{mark(sp['pass'])}")
+    console.print(
+        f"speed: compose pop, 32 bars, {sp['tracks']} parts: median {1000 * sp['median_s']:.0f} ms over "
+        f"20 runs (min {1000 * sp['min_s']:.0f}, max {1000 * sp['max_s']:.0f}); target <= 500 ms "
+        f"{mark(sp['pass'])}"
+    )
     failures = [f"{r['style']}:{k}" for r in rows for k, v in r.get("pass", {}).items() if v is False]
     failures += [f"{r['style']}:compose raised" for r in rows if r.get("errors")]
     console.print(f"targets missed: {', '.join(failures) if failures else 'none'}")
-    payload = {"seeds": n, "styles": rows, "pop909": pop, "speed": sp, "targets": TARGETS,
-               "failures": failures, "total_s": time.perf_counter() - t_all}
+    payload = {
+        "seeds": n,
+        "styles": rows,
+        "pop909": pop,
+        "speed": sp,
+        "targets": TARGETS,
+        "failures": failures,
+        "total_s": time.perf_counter() - t_all,
+    }
     path = write_result("compose_eval_quick" if args.quick else "compose_eval", payload)
     console.print(f"wrote {path}")
     return 0

@@ -296,10 +296,16 @@ def test_cli_compose_and_errors(tmp_path: Path) -> None:
 def test_bass_locks_to_the_kick(name: str) -> None:
     comp = compose(ComposeOptions(style=name, bars=16, seed=8))
     bar = comp.style.bar_beats
-    playing = [(s.start_bar * bar, (s.start_bar + s.bars) * bar) for s in comp.score.sections
-               if "bass" in comp.style.section(s.name).parts]
-    kicks = [n.start for n in comp.score.track("drums").notes
-             if n.pitch in (35, 36) and any(a <= n.start < b for a, b in playing)]
+    playing = [
+        (s.start_bar * bar, (s.start_bar + s.bars) * bar)
+        for s in comp.score.sections
+        if "bass" in comp.style.section(s.name).parts
+    ]
+    kicks = [
+        n.start
+        for n in comp.score.track("drums").notes
+        if n.pitch in (35, 36) and any(a <= n.start < b for a, b in playing)
+    ]
     onsets = np.array([n.start for n in comp.score.track("bass").notes])
     assert kicks
     assert all(np.min(np.abs(onsets - k)) <= 0.125 + 1e-9 for k in kicks)

@@ -112,7 +112,8 @@ def test_composed_lead_sheets_read_back_note_for_note(tmp_path, style) -> None:
 
     n = len(CHORD_QUALITIES)
     held = Track("melody", tuple(Note(4.0 * i, 4.0, 60 + i % 12) for i in range(n)), role="melody")
-    all_q = Score(tracks=(held,), chords=tuple(
-        ChordSymbol(4.0 * i, 4.0, Chord(i % 12, q)) for i, q in enumerate(CHORD_QUALITIES)))
+    all_q = Score(
+        tracks=(held,), chords=tuple(ChordSymbol(4.0 * i, 4.0, Chord(i % 12, q)) for i, q in enumerate(CHORD_QUALITIES))
+    )
     write_musicxml(all_q, path)
     assert [c.chord for c in read_score(path).chords][: len(CHORD_QUALITIES)] == [c.chord for c in all_q.chords]

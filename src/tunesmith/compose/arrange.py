@@ -268,7 +268,9 @@ def play_bass(
                         pitch = (below[-1] if below else target) if prev <= target else (above[0] if above else target)
                 else:
                     pc = _degree(chord, symbol, key)
-                    pitch = _place(pc, prev if symbol != "R" else 0.6 * prev + 0.4 * home, lo, hi)
+                    # Roots pull back towards the bass's home register, so a walking line that
+                    # climbs for a few bars comes back down instead of drifting out of range.
+                    pitch = _place(pc, prev if symbol != "R" else 0.35 * prev + 0.65 * home, lo, hi)
                     if symbol == "8":
                         pitch = pitch + 12 if pitch + 12 <= hi else pitch
                 pitch = min(max(pitch, lo), hi)

@@ -35,9 +35,13 @@ def piano_roll_figure(score: Score, width_in: float = 12.0) -> Any:
 
     pitched = [t for t in score.tracks if not t.is_drum and t.notes]
     drums = [t for t in score.tracks if t.is_drum and t.notes]
-    fig, (ax, dax) = plt.subplots(
-        2, 1, figsize=(width_in, 5.2), sharex=True, gridspec_kw={"height_ratios": [5, 1]}, constrained_layout=True
-    )
+    if drums:
+        fig, (ax, dax) = plt.subplots(
+            2, 1, figsize=(width_in, 5.2), sharex=True, gridspec_kw={"height_ratios": [5, 1]}, constrained_layout=True
+        )
+    else:  # no kit (ambient, chorale): no empty drum lane
+        fig, ax = plt.subplots(figsize=(width_in, 4.4), constrained_layout=True)
+        dax = None
     from matplotlib.collections import PolyCollection
 
     for i, t in enumerate(pitched):
@@ -58,7 +62,8 @@ def piano_roll_figure(score: Score, width_in: float = 12.0) -> Any:
     for s in score.sections:
         x = score.bar_start(s.start_bar)
         ax.axvline(x, color="black", lw=0.8, alpha=0.6)
-        dax.axvline(x, color="black", lw=0.8, alpha=0.6)
+        if dax is not None:
+            dax.axvline(x, color="black", lw=0.8, alpha=0.6)
         ax.text(x + 0.3, 1.0, s.name, transform=ax.get_xaxis_transform(), va="bottom", fontsize=9, weight="bold")
     flats = bool(score.keys) and score.keys[0].key.tonic in (1, 3, 5, 8, 10)
     if len(score.chords) <= 160:
@@ -86,8 +91,11 @@ def piano_roll_figure(score: Score, width_in: float = 12.0) -> Any:
         dax.set_ylim(-0.6, len(keys) - 0.4)
         dax.set_yticks(range(len(keys)))
         dax.set_yticklabels([str(k) for k in keys], fontsize=6)
-    dax.set_ylabel("drums")
-    dax.set_xlabel("beats")
+    if dax is not None:
+        dax.set_ylabel("drums")
+        dax.set_xlabel("beats")
+    else:
+        ax.set_xlabel("beats")
     return fig
 
 

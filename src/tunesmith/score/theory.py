@@ -373,10 +373,34 @@ def roman_numeral(chord: Chord, key: Key) -> str:
 
 _ROMAN_RE = re.compile(r"^([b#]?)(VII|VI|IV|V|III|II|I|vii|vi|iv|v|iii|ii|i)")
 # Roman-numeral suffix -> quality, for upper-case (major-based) and lower-case (minor-based) numerals.
-_ROMAN_UPPER = {"": "maj", "7": "7", "maj7": "maj7", "6": "maj6", "9": "9", "maj9": "maj9", "add9": "add9",
-                "sus2": "sus2", "sus4": "sus4", "7sus4": "7sus4", "+": "aug", "11": "11", "13": "13"}
-_ROMAN_LOWER = {"": "min", "7": "min7", "6": "min6", "9": "min9", "11": "min11", "o": "dim", "o7": "dim7",
-                "ø7": "hdim7", "ø": "hdim7", "m7b5": "hdim7", "maj7": "minmaj7"}
+_ROMAN_UPPER = {
+    "": "maj",
+    "7": "7",
+    "maj7": "maj7",
+    "6": "maj6",
+    "9": "9",
+    "maj9": "maj9",
+    "add9": "add9",
+    "sus2": "sus2",
+    "sus4": "sus4",
+    "7sus4": "7sus4",
+    "+": "aug",
+    "11": "11",
+    "13": "13",
+}
+_ROMAN_LOWER = {
+    "": "min",
+    "7": "min7",
+    "6": "min6",
+    "9": "min9",
+    "11": "min11",
+    "o": "dim",
+    "o7": "dim7",
+    "ø7": "hdim7",
+    "ø": "hdim7",
+    "m7b5": "hdim7",
+    "maj7": "minmaj7",
+}
 
 
 def parse_roman(text: str, key: Key) -> Chord:
