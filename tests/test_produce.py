@@ -97,3 +97,13 @@ def test_cli_produce_bad_input_writes_nothing(tmp_path: Path) -> None:
         r = subprocess.run([*exe, "-o", str(out), *args], capture_output=True, text=True)
         assert r.returncode == 2 and r.stderr.startswith("tunesmith: error:") and "Traceback" not in r.stderr
         assert not out.exists() and not list(tmp_path.iterdir())
+
+
+@needs_render
+def test_producing_again_into_the_same_folder_leaves_no_stale_stems(tmp_path: Path) -> None:
+    out = tmp_path / "song"
+    produce(ProduceOptions(ComposeOptions(style="pop", bars=4, seed=1)), out)
+    second = produce(ProduceOptions(ComposeOptions(style="chorale", bars=4, seed=1)), out)
+    stems = sorted(p.name for p in (out / "stems").glob("*.wav"))
+    assert len(stems) == sum(1 for t in second.song["tracks"] if t["notes"])
+    assert all(name.split("-", 1)[1].removesuffix(".wav") in {"soprano", "alto", "tenor", "bass"} for name in stems)

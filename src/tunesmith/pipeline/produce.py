@@ -344,6 +344,11 @@ def _loop_process(
 def _move_into(work: Path, out: Path) -> dict[str, str]:
     """Move everything made in ``work`` into ``out`` (replacing files of the same name)."""
     out.mkdir(parents=True, exist_ok=True)
+    if (work / "stems").is_dir() and (out / "stems").is_dir():
+        # A previous song's stems would linger beside the new ones (another style, other parts).
+        stale = out.parent / f".{out.name}.old-stems-{os.getpid()}"
+        os.replace(out / "stems", stale)
+        shutil.rmtree(stale, ignore_errors=True)
     moved: dict[str, str] = {}
     for src in sorted(work.rglob("*")):
         if src.is_dir() or src.name.startswith("."):
