@@ -311,3 +311,12 @@ def test_bass_locks_to_the_kick(name: str) -> None:
     assert all(np.min(np.abs(onsets - k)) <= 0.125 + 1e-9 for k in kicks)
     notes = sorted(comp.score.track("bass").notes)
     assert all(a.end <= b.start + 1e-6 for a, b in itertools.pairwise(notes))  # still one line, no overlaps
+
+
+def test_generated_midi_says_it_is_ai_generated(tmp_path: Path) -> None:
+    import mido
+
+    paths = write_song(compose(ComposeOptions(style="folk", bars=8, seed=5)), tmp_path)
+    metas = [m for m in mido.MidiFile(paths["midi"]).tracks[0] if m.type == "copyright"]
+    assert metas and "AI-generated" in metas[0].text and "seed 5" in metas[0].text
+    assert read_midi(paths["midi"]).track("melody").notes  # readers still read it

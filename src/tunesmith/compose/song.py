@@ -381,11 +381,21 @@ def write_song(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     midi = out / "song.mid"
-    write_midi(comp.score, midi)
+    write_midi(comp.score, midi, label=ai_label(comp))
     paths = {"midi": midi, "recipe": write_song_recipe(comp, midi, argv)}
     if leadsheet:
         paths["leadsheet"] = write_leadsheet(comp, out / "leadsheet.musicxml", argv)
     return paths
+
+
+def ai_label(comp: Composition) -> str:
+    """The plain-words label written into generated files: AI-generated, by what, how to make it again."""
+    from tunesmith import __version__
+
+    return (
+        f"AI-generated music: composed by tunesmith {__version__} (style {comp.style.name}, seed {comp.seed}); "
+        "no human composer"
+    )
 
 
 def write_leadsheet(comp: Composition, path: str | os.PathLike[str], argv: list[str] | None = None) -> Path:

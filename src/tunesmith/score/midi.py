@@ -155,13 +155,19 @@ def _ticks(beat: float) -> int:
     return round(beat * PPQ)
 
 
-def write_midi(score: Score, path: str | os.PathLike[str]) -> None:
+def write_midi(score: Score, path: str | os.PathLike[str], label: str | None = None) -> None:
     """Write ``score`` as a type-1 MIDI file at 480 ticks per beat, atomically.
 
     Track 0 carries tempo, time signatures, keys, section markers
     (``section:NAME``) and chord symbols (text events in lead-sheet spelling).
     Each part gets its own track and channel (drums on channel 10); more than
     15 pitched parts share channels round-robin.
+
+    Parameters
+    ----------
+    label : str, optional
+        Written as the file's copyright meta event — e.g. the plain-words statement that the
+        music is AI-generated, which every MIDI tool shows.
     """
     mid = mido.MidiFile(type=1, ticks_per_beat=PPQ)
     conductor: list[tuple[int, int, mido.MetaMessage]] = []
@@ -187,6 +193,8 @@ def write_midi(score: Score, path: str | os.PathLike[str]) -> None:
         conductor.append((_ticks(c.start), 4, mido.MetaMessage("text", text=c.chord.symbol() if c.chord else "N.C.")))
     head = mido.MidiTrack()
     head.append(mido.MetaMessage("track_name", name=score.title or "tunesmith"))
+    if label:
+        head.append(mido.MetaMessage("copyright", text=label))
     _append_sorted(head, conductor)
     mid.tracks.append(head)
 
