@@ -14,14 +14,13 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.fft as sfft
 
+from tunesmith.audio.keys import KRUMHANSL_MAJOR, KRUMHANSL_MINOR
+
 #: Band edges for the spectral balance summary, Hz.
 LOW_MID_HZ = 250.0
 MID_HIGH_HZ = 4000.0
 _SPECTRUM_N = 8192
 
-# Krumhansl-Kessler key profiles (probe-tone ratings, Krumhansl 1990), C first.
-KRUMHANSL_MAJOR = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88])
-KRUMHANSL_MINOR = np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17])
 _MAJOR_NAMES = ["C", "Db", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B"]
 _MINOR_NAMES = ["C", "C#", "D", "Eb", "E", "F", "F#", "G", "G#", "A", "Bb", "B"]
 

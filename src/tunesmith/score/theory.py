@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tunesmith.audio.features import KRUMHANSL_MAJOR, KRUMHANSL_MINOR
+from tunesmith.audio.keys import KRUMHANSL_MAJOR, KRUMHANSL_MINOR
 
 SHARP_NAMES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
 FLAT_NAMES = ("C", "Db", "D", "Eb", "E", "F", "Gb", "G", "Ab", "A", "Bb", "B")
