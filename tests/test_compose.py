@@ -14,12 +14,12 @@ import pytest
 from tunesmith.audio.loops import read_loop_points, tile, wrap_tail, write_loop_points
 from tunesmith.compose import ComposeOptions, compose, get_style, list_styles, write_song
 from tunesmith.compose.arrange import swing_time, unswing_time, voice_chord
-from tunesmith.compose.melody import chord_at, strong_beats
+from tunesmith.compose.melody import chord_at
 from tunesmith.compose.style import StyleError, load_style
 from tunesmith.errors import UsageError
 from tunesmith.score import metrics
 from tunesmith.score.midi import read_midi
-from tunesmith.score.theory import Key, instrument_range, parse_chord, parse_roman
+from tunesmith.score.theory import Key, instrument_range, parse_chord, parse_roman, strong_beats
 
 STYLES = list_styles()
 REQUIRED = {"pop", "rock", "jazz", "blues", "funk", "lofi", "house", "bossa", "folk", "ambient", "chorale"}

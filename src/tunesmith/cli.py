@@ -489,24 +489,31 @@ def _seed(seed: int | None) -> int:
     return int.from_bytes(os.urandom(4), "little")
 
 
-_STYLE_HELP = "Style name (tunesmith styles list) or a style .toml file."
-_STRUCTURE_HELP = 'Form, e.g. "intro:4 verse:8 chorus:8 outro:4" (max 1000 bars).'
+# The composition options `compose` and `produce` share.
+_Style = Annotated[str, typer.Option("--style", help="Style name (tunesmith styles list) or a style .toml file.")]
+_Key = Annotated[str | None, typer.Option("--key", help="C, Am, F#m, Bb … (default: one of the style's).")]
+_Tempo = Annotated[float | None, typer.Option("--tempo", help="BPM, 30-300 (default: the style's).")]
+_Bars = Annotated[int | None, typer.Option("--bars", help="Length in bars (a form is laid out to fit).")]
+_Structure = Annotated[
+    str | None, typer.Option("--structure", help='Form, e.g. "intro:4 verse:8 chorus:8 outro:4" (max 1000 bars).')
+]
+_Chords = Annotated[str | None, typer.Option("--chords", help='Chords to use, e.g. "C G Am F" (G:2 = 2 beats).')]
+_Seed = Annotated[int | None, typer.Option("--seed", help="Random seed (default: a new one, printed).")]
+_Json = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
 
 
 @app.command("compose")
 def compose_cmd(
     output: Annotated[Path, typer.Option("-o", "--output", help="Folder for song.mid, leadsheet.musicxml, recipes.")],
-    style: Annotated[str, typer.Option("--style", help=_STYLE_HELP)] = "pop",
-    key: Annotated[str | None, typer.Option("--key", help="C, Am, F#m, Bb … (default: one of the style's).")] = None,
-    tempo: Annotated[float | None, typer.Option("--tempo", help="BPM, 30-300 (default: the style's).")] = None,
-    bars: Annotated[int | None, typer.Option("--bars", help="Length in bars (a form is laid out to fit).")] = None,
-    structure: Annotated[str | None, typer.Option("--structure", help=_STRUCTURE_HELP)] = None,
-    chords: Annotated[
-        str | None, typer.Option("--chords", help='Chords to use, e.g. "C G Am F" (G:2 = 2 beats).')
-    ] = None,
-    seed: Annotated[int | None, typer.Option("--seed", help="Random seed (default: a new one, printed).")] = None,
+    style: _Style = "pop",
+    key: _Key = None,
+    tempo: _Tempo = None,
+    bars: _Bars = None,
+    structure: _Structure = None,
+    chords: _Chords = None,
+    seed: _Seed = None,
     loop: Annotated[bool, typer.Option("--loop", help="A seamless loop of --bars (or the style's loop) bars.")] = False,
-    json_out: Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")] = False,
+    json_out: _Json = False,
 ) -> None:
     """Compose an original song in a style: song.mid, a MusicXML lead sheet and a recipe."""
     from tunesmith.compose import ComposeOptions, compose, write_song
@@ -525,22 +532,20 @@ def compose_cmd(
 @app.command("produce")
 def produce_cmd(
     output: Annotated[Path, typer.Option("-o", "--output", help="Folder for the song, stems, mix, master, report.")],
-    style: Annotated[str, typer.Option("--style", help=_STYLE_HELP)] = "pop",
-    key: Annotated[str | None, typer.Option("--key", help="C, Am, F#m, Bb … (default: one of the style's).")] = None,
-    tempo: Annotated[float | None, typer.Option("--tempo", help="BPM, 30-300 (default: the style's).")] = None,
-    bars: Annotated[int | None, typer.Option("--bars", help="Length in bars (a form is laid out to fit).")] = None,
-    structure: Annotated[str | None, typer.Option("--structure", help=_STRUCTURE_HELP)] = None,
-    chords: Annotated[
-        str | None, typer.Option("--chords", help='Chords to use, e.g. "C G Am F" (G:2 = 2 beats).')
-    ] = None,
-    seed: Annotated[int | None, typer.Option("--seed", help="Random seed (default: a new one, printed).")] = None,
+    style: _Style = "pop",
+    key: _Key = None,
+    tempo: _Tempo = None,
+    bars: _Bars = None,
+    structure: _Structure = None,
+    chords: _Chords = None,
+    seed: _Seed = None,
     loop: Annotated[bool, typer.Option("--loop", help="A seamless loop; WAVs carry loop points.")] = False,
     target: Annotated[
         str, typer.Option(help="Mastering target: streaming, apple, youtube, cd, club, broadcast or LUFS.")
     ] = "streaming",
     sample_rate: Annotated[int, typer.Option("--sample-rate", help="Hz.")] = 44_100,
     soundfont: Annotated[Path | None, typer.Option(help="SoundFont (.sf2/.sf3) to render with.")] = None,
-    json_out: Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")] = False,
+    json_out: _Json = False,
 ) -> None:
     """Compose, render, mix and master a song in one go (song.mid, stems, mix, master WAV + MP3, report)."""
     from tunesmith.compose import ComposeOptions

@@ -16,44 +16,6 @@ import numba
 import numpy as np
 
 
-# Explicit signature: compiled once, cached on disk, never re-specialised.
-@numba.njit("void(float64[:, ::1], float32[:, ::1])", nogil=True, cache=True)
-def _cascade(sos, x):  # pragma: no cover - compiled
-    # A biquad is a serial recursion, so one channel alone is bound by the latency of
-    # its multiply-adds; two channels in lockstep give the CPU two independent chains
-    # (measured 2x faster than scipy's sosfilt on stereo).
-    frames, channels = x.shape
-    for s in range(sos.shape[0]):
-        b0, b1, b2 = sos[s, 0], sos[s, 1], sos[s, 2]
-        a1, a2 = sos[s, 4], sos[s, 5]
-        for c in range(0, channels - 1, 2):
-            p1 = 0.0
-            p2 = 0.0
-            q1 = 0.0
-            q2 = 0.0
-            for i in range(frames):
-                u = np.float64(x[i, c])
-                v = np.float64(x[i, c + 1])
-                yu = b0 * u + p1
-                yv = b0 * v + q1
-                p1 = b1 * u - a1 * yu + p2
-                q1 = b1 * v - a1 * yv + q2
-                p2 = b2 * u - a2 * yu
-                q2 = b2 * v - a2 * yv
-                x[i, c] = yu
-                x[i, c + 1] = yv
-        if channels % 2:
-            c = channels - 1
-            p1 = 0.0
-            p2 = 0.0
-            for i in range(frames):
-                u = np.float64(x[i, c])
-                yu = b0 * u + p1
-                p1 = b1 * u - a1 * yu + p2
-                p2 = b2 * u - a2 * yu
-                x[i, c] = yu
-
-
 @numba.njit("void(float64[:, ::1], float32[:, ::1])", nogil=True, cache=True)
 def _cascade_fused(sos, x):  # pragma: no cover - compiled
     # Every section per sample, states in a tiny L1-resident array: one pass over memory
@@ -79,9 +41,13 @@ def _cascade_fused(sos, x):  # pragma: no cover - compiled
         x[i, 1] = v
 
 
+# Explicit signature: compiled once, cached on disk, never re-specialised.
 @numba.njit("void(float64[:, ::1], float32[:, ::1], float64[:, :, ::1])", nogil=True, cache=True)
-def _cascade_zi(sos, x, zi):  # pragma: no cover - compiled
-    # _cascade with the state carried in and out (zi: sections x channels x 2), for block-wise use.
+def _cascade(sos, x, zi):  # pragma: no cover - compiled
+    # Section by section, the state carried in and out (zi: sections x channels x 2).
+    # A biquad is a serial recursion, so one channel alone is bound by the latency of
+    # its multiply-adds; two channels in lockstep give the CPU two independent chains
+    # (measured 2x faster than scipy's sosfilt on stereo).
     frames, channels = x.shape
     for s in range(sos.shape[0]):
         b0, b1, b2 = sos[s, 0], sos[s, 1], sos[s, 2]
@@ -122,7 +88,7 @@ def sosfilt_block(sos: np.ndarray, x: np.ndarray, zi: np.ndarray) -> np.ndarray:
     """
     if x.dtype != np.float32 or not x.flags.c_contiguous or x.ndim != 2:
         raise ValueError("sosfilt_block needs C-contiguous float32 (frames, channels) samples")
-    _cascade_zi(np.ascontiguousarray(sos, dtype=np.float64), x, zi)
+    _cascade(np.ascontiguousarray(sos, dtype=np.float64), x, zi)
     return x
 
 
@@ -142,7 +108,7 @@ def sosfilt_inplace(sos: np.ndarray, x: np.ndarray) -> np.ndarray:
     if len(sos) >= 4 and x.shape[1] == 2:
         _cascade_fused(sos, x)
     elif len(sos):
-        _cascade(sos, x)
+        _cascade(sos, x, np.zeros((len(sos), x.shape[1], 2)))
     return x
 
 
@@ -178,30 +144,18 @@ def highpass(cutoff_hz: float, order: int, sample_rate: int) -> np.ndarray:
     return np.array(rows)
 
 
-@numba.njit("float32[::1](float64[:, ::1], float32[::1], float64[:, ::1])", nogil=True, cache=True)
-def _sosfilt_state(sos, x, zi):  # pragma: no cover - compiled
-    # Section by section over the whole block, the state in registers (as in _cascade).
-    y = x.copy()
-    for s in range(sos.shape[0]):
-        b0, b1, b2, a1, a2 = sos[s, 0], sos[s, 1], sos[s, 2], sos[s, 4], sos[s, 5]
-        p1, p2 = zi[s, 0], zi[s, 1]
-        for i in range(y.shape[0]):
-            u = np.float64(y[i])
-            out = b0 * u + p1
-            p1 = b1 * u - a1 * out + p2
-            p2 = b2 * u - a2 * out
-            y[i] = out
-        zi[s, 0], zi[s, 1] = p1, p2
-    return y
-
-
 def sosfilt_state(sos: np.ndarray, x: np.ndarray, zi: np.ndarray) -> np.ndarray:
     """Filter one block of a 1-D float32 signal, carrying the state ``zi`` (``(sections, 2)``, float64, updated).
 
     For block-by-block filtering of long signals: blocks filtered in turn with the same
     ``zi`` give exactly the output of one pass over the whole signal.
     """
-    return _sosfilt_state(np.ascontiguousarray(sos, dtype=np.float64), np.ascontiguousarray(x, dtype=np.float32), zi)
+    if zi.dtype != np.float64 or not zi.flags.c_contiguous:
+        raise ValueError("sosfilt_state needs a C-contiguous float64 zi (it is updated in place)")
+    y = np.array(x, dtype=np.float32, copy=True).reshape(-1, 1)
+    state = zi.reshape(zi.shape[0], 1, 2)  # a view of zi: the kernel's updates land in it
+    _cascade(np.ascontiguousarray(sos, dtype=np.float64), y, state)
+    return y[:, 0]
 
 
 @numba.njit("float64[::1](float64, float64[::1], float64[::1])", nogil=True, cache=True)

@@ -180,9 +180,7 @@ def _cadence(numerals: list[str], mode: str, closing: bool, rng: np.random.Gener
     return out
 
 
-def _learned_section(
-    style: Style, key: Key, name: str, bars: int, rng: np.random.Generator, memory: dict[str, list]
-) -> list[tuple[str, float]]:
+def _learned_section(style: Style, key: Key, name: str, bars: int, rng: np.random.Generator) -> list[tuple[str, float]]:
     model = progression_model()["minor" if key.mode == "minor" else "major"]
     tonic = "i" if key.mode == "minor" else "I"
     # Verses start at home; choruses and bridges open elsewhere so they contrast with the verse.
@@ -229,9 +227,7 @@ def _fill_section(
     return trimmed
 
 
-def _list_section(
-    style: Style, key: Key, name: str, bars: int, rng: np.random.Generator, memory: dict[str, list]
-) -> list[tuple[str, float]]:
+def _list_section(style: Style, key: Key, name: str, bars: int, rng: np.random.Generator) -> list[tuple[str, float]]:
     table = style.progressions
     choices = table.get(name) or table.get(style.section(name).name) or table.get("verse") or next(iter(table.values()))
     prog = choices[int(rng.integers(len(choices)))]
@@ -284,9 +280,7 @@ def _tokens(text: str) -> list[tuple[str, float]]:
     return [(t.split(":")[0], float(t.split(":")[1])) for t in text.split()]
 
 
-def _jazz_section(
-    style: Style, key: Key, name: str, bars: int, rng: np.random.Generator, memory: dict[str, list]
-) -> list[tuple[str, float]]:
+def _jazz_section(style: Style, key: Key, name: str, bars: int, rng: np.random.Generator) -> list[tuple[str, float]]:
     mode = "minor" if key.mode == "minor" else "major"
     units = _JAZZ_UNITS_MINOR if mode == "minor" else _JAZZ_UNITS_MAJOR
     total = bars * style.bar_beats
@@ -331,9 +325,7 @@ _BLUES_FORMS = {
 }
 
 
-def _blues_section(
-    style: Style, key: Key, name: str, bars: int, rng: np.random.Generator, memory: dict[str, list]
-) -> list[tuple[str, float]]:
+def _blues_section(style: Style, key: Key, name: str, bars: int, rng: np.random.Generator) -> list[tuple[str, float]]:
     mode = "minor" if key.mode == "minor" else "major"
     forms = _BLUES_FORMS[mode]
     bar = style.bar_beats
@@ -376,7 +368,7 @@ def section_progression(
             if candidates:
                 numerals[i] = (_sample(candidates, rng, avoid={numerals[i - 1][0], nxt}), numerals[i][1])
     else:
-        numerals = _SOURCES[style.harmony_source](style, key, name, bars, rng, memory)
+        numerals = _SOURCES[style.harmony_source](style, key, name, bars, rng)
         memory[name] = numerals
     return [(parse_roman(n, key), d) for n, d in numerals]
 

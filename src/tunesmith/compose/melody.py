@@ -17,25 +17,11 @@ import numpy as np
 
 from tunesmith.compose.harmony import Slot
 from tunesmith.compose.style import Style
-from tunesmith.score.theory import Chord, Key
+from tunesmith.score.theory import Chord, Key, strong_beats
 from tunesmith.score.types import Note
 
 # Where the tune sits in its range per section kind (0 = bottom, 1 = top).
 _REGISTER = {"chorus": 0.62, "b": 0.6, "bridge": 0.55, "prechorus": 0.5, "solo": 0.58, "loop": 0.58}
-
-
-def strong_beats(numerator: int, denominator: int) -> tuple[float, ...]:
-    """Positions (beats from the bar line) of the metrically strong beats of a metre.
-
-    4/4 and 2/2: beats 1 and 3; 3/4 and 2/4: the downbeat; compound metres (6/8, 9/8,
-    12/8): every dotted-quarter pulse; anything else: the downbeat.
-    """
-    bar = numerator * 4.0 / denominator
-    if denominator == 8 and numerator % 3 == 0:
-        return tuple(i * 1.5 for i in range(numerator // 3))
-    if (numerator, denominator) in ((4, 4), (2, 2), (4, 2)):
-        return (0.0, bar / 2)
-    return (0.0,)
 
 
 def chord_scale(key: Key, chord: Chord) -> tuple[int, ...]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import re
 import zlib
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -280,7 +280,6 @@ def compose(options: ComposeOptions) -> Composition:
     tracks: list[Track] = []
     melody_notes: list[Note] = []
     chorale_cache: dict = {}
-    last_name = form[-1][0]
     # Drums first: the bass locks to the kick (unless the style says the bass answers it instead).
     drum_notes: dict[str, list[Note]] = {}
     for part in style.parts:
@@ -296,11 +295,9 @@ def compose(options: ComposeOptions) -> Composition:
             notes = write_melody(style, key, my_spans, slots, rng, (lo, hi))
             melody_notes = notes
         elif part.role in ("chords", "pad"):
-            part_in = Part(part.name, part.role, part.program, (lo, hi), part.voicing, part.comping, part.bass)
-            notes = arrange.play_comping(style, part_in, my_spans, slots, rng)
+            notes = arrange.play_comping(style, replace(part, range=(lo, hi)), my_spans, slots, rng)
         elif part.role == "bass":
-            part_in = Part(part.name, part.role, part.program, (lo, hi), part.voicing, part.comping, part.bass)
-            notes = arrange.play_bass(style, part_in, key, my_spans, slots, rng, kicks)
+            notes = arrange.play_bass(style, replace(part, range=(lo, hi)), key, my_spans, slots, rng, kicks)
         elif part.role == "voice":
             notes = arrange.play_chorale_voice(style, part, melody_notes, slots, my_spans, chorale_cache)
         elif part.is_drum:
@@ -322,7 +319,6 @@ def compose(options: ComposeOptions) -> Composition:
         tracks.append(
             Track(part.name, tuple(notes), part.program, part.is_drum, "chords" if part.role == "voice" else part.role)
         )
-    del last_name
 
     chords = tuple(ChordSymbol(s.start, s.duration, s.chord) for s in slots)
     title = f"{style.name.replace('_', ' ').title()} in {key.name()} (seed {options.seed})"
@@ -340,10 +336,10 @@ def compose(options: ComposeOptions) -> Composition:
 
 
 def _final_chord(
-    part: Part, slot: Slot, key: Key, rng_range: tuple[int, int], notes: list[Note], energy: float
+    part: Part, slot: Slot, key: Key, span: tuple[int, int], notes: list[Note], energy: float
 ) -> list[Note]:
     """The held last chord of a song: the part's last voicing (or root, or tonic) for a bar."""
-    lo, hi = rng_range
+    lo, hi = span
     vel = int(60 + 40 * energy)
     chord = slot.chord
     if part.role == "bass":

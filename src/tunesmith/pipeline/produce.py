@@ -21,7 +21,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -138,8 +138,8 @@ def produce(
     out = Path(out_dir)
     out.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
-    # Notation and reports are pure Python (music21, matplotlib) and need nothing from the audio
-    # chain but its reports: a side process draws them on the second core meanwhile. It is
+    # The lead sheet and the reports are pure Python (and matplotlib) and need nothing from the
+    # audio chain but its reports: a side process draws them on the second core meanwhile. It is
     # forked here, before any thread of ours exists (and so with no lock held by one), and
     # unlike "spawn" it does not re-run the caller's main module.
     side = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork"))
@@ -179,7 +179,7 @@ def produce(
         t = time.perf_counter()
         step("master", 0.75)
         # One master serves both files: its ceiling sits MP3_HEADROOM_DB under the target's so the
-        # MP3 encoded from it (in the background, while the reports are drawn) stays under the ceiling.
+        # MP3 encoded from it (while the side process draws the reports) stays under the ceiling.
         target = parse_target(options.target)
         settings = MasterSettings(
             target=options.target, ceiling_dbtp=target.ceiling_dbtp - MP3_HEADROOM_DB, encoding="wav24"
@@ -196,16 +196,12 @@ def produce(
                 work,
             )
         timings["master_wav"] = time.perf_counter() - t
-        encoder = ThreadPoolExecutor(1)
-        mp3_job = encoder.submit(_encode_mp3, master_path, work / "master.mp3")
-        timings["master"] = time.perf_counter() - t
         step("report", 0.9)
         side_jobs.append(side.submit(write_report_html, master_report, work / "master-report.html"))
         side_jobs.append(side.submit(write_song_report_html, comp, mix_report, master_report, work / "report.html"))
         t_mp3 = time.perf_counter()
-        mp3_peak = mp3_job.result()
-        timings["mp3_wait"] = time.perf_counter() - t_mp3
-        encoder.shutdown()
+        mp3_peak = _encode_mp3(master_path, work / "master.mp3")  # ffmpeg runs beside the side process
+        timings["mp3"] = time.perf_counter() - t_mp3
         if mp3_peak > target.ceiling_dbtp:
             # Rare: the encoder overshot the headroom; master straight to MP3, which measures and retries.
             master(mix_path, work / "master.mp3", MasterSettings(target=options.target, encoding="mp3"))

@@ -210,14 +210,13 @@ def musicxml_text(score: Score, melody: str = "melody") -> str:
             stop = min(e, (m + 1) * bar)
             pieces = _pieces(s - m * bar, stop - s, beat, bar)
             pos = s
-            for k, size in enumerate(pieces):
+            for size in pieces:
                 last_piece = pos + size >= e
                 events[m].append(
                     (pos - m * bar, size, pitch, pitch is not None and not last_piece, pitch is not None and not first)
                 )
                 first = False
                 pos += size
-                del k
             s = stop
 
     t = 0

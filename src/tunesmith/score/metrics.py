@@ -26,15 +26,13 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-from tunesmith.score.theory import Key, instrument_range
+from tunesmith.score.theory import SCALES, Key, instrument_range, strong_beats
 from tunesmith.score.types import Note, Score, Track
 
 #: Tolerance, beats, for "an onset is on a grid position".
 ONSET_TOLERANCE = 1e-3
 #: Tolerance, beats, for "a note sounds inside a bar" (a note ending exactly on a bar line does not).
 _SOUND_TOLERANCE = 1e-6
-_MAJOR = (0, 2, 4, 5, 7, 9, 11)
-_NATURAL_MINOR = (0, 2, 3, 5, 7, 8, 10)
 
 __all__ = [
     "ONSET_TOLERANCE",
@@ -104,7 +102,7 @@ def strong_beat_chord_tone_rate(score: Score, track: Track) -> float:
     """Share of a track's strong-beat onsets whose pitch class belongs to the sounding chord.
 
     Strong beats are those of the score's first time signature
-    (:func:`tunesmith.compose.melody.strong_beats`: beats 1 and 3 in 4/4, the downbeat in
+    (:func:`tunesmith.score.theory.strong_beats`: beats 1 and 3 in 4/4, the downbeat in
     3/4, every dotted quarter in compound metres). An onset is on a strong beat when it lies
     within :data:`ONSET_TOLERANCE` beats of ``bar_start + position``. Onsets where no chord
     symbol sounds, or the chord is "no chord" (``None``), are left out.
@@ -121,7 +119,6 @@ def strong_beat_chord_tone_rate(score: Score, track: Track) -> float:
     float
         Fraction in 0–1 (dimensionless); ``nan`` when no strong-beat onset has a chord.
     """
-    from tunesmith.compose.melody import strong_beats
 
     if not track.notes or not score.chords:
         return float("nan")
@@ -168,7 +165,7 @@ def scale_consistency(notes: Iterable[Note] | Iterable[int] | Track) -> float:
         return float("nan")
     counts = np.bincount(pcs, minlength=12)
     best = 0
-    for mode in (_MAJOR, _NATURAL_MINOR):
+    for mode in (SCALES["major"], SCALES["minor"]):
         for tonic in range(12):
             best = max(best, int(counts[[(tonic + s) % 12 for s in mode]].sum()))
     return best / pcs.size

@@ -448,6 +448,20 @@ def parse_roman(text: str, key: Key) -> Chord:
     return Chord(root, table[suffix], bass)
 
 
+def strong_beats(numerator: int, denominator: int) -> tuple[float, ...]:
+    """Positions (beats from the bar line) of the metrically strong beats of a metre.
+
+    4/4 and 2/2: beats 1 and 3; 3/4 and 2/4: the downbeat; compound metres (6/8, 9/8,
+    12/8): every dotted-quarter pulse; anything else: the downbeat.
+    """
+    bar = numerator * 4.0 / denominator
+    if denominator == 8 and numerator % 3 == 0:
+        return tuple(i * 1.5 for i in range(numerator // 3))
+    if (numerator, denominator) in ((4, 4), (2, 2), (4, 2)):
+        return (0.0, bar / 2)
+    return (0.0,)
+
+
 def detect_key(pitch_class_weights: np.ndarray) -> tuple[Key, float]:
     """Krumhansl–Schmuckler key finding from a 12-bin pitch-class histogram (C first).
 
