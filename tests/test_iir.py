@@ -77,3 +77,24 @@ def test_block_spectra_chunks_equal_one_pass(rng: np.random.Generator) -> None:
     np.testing.assert_allclose(got.k_power, ref, rtol=1e-5)
     plain = np.concatenate((x, np.zeros((38 * n - len(x), 2), np.float32))).astype(np.float64)
     np.testing.assert_allclose(got.band_power.sum(axis=1), (plain**2).reshape(38, n, 2).sum(axis=(1, 2)) / n, rtol=1e-5)
+
+
+@pytest.mark.parametrize("sections", [2, 5])
+def test_silence_after_sound_leaves_no_subnormal_floats(rng: np.random.Generator, sections: int) -> None:
+    # A decaying biquad state sinks into subnormal floats (100x slower arithmetic, and rounding
+    # can trap it there); the cascade must flush it so silence filters to exact zeros.
+    rate = 44_100
+    sos = np.vstack(
+        [highpass(38.0, 2, rate), *[peaking(1000.0 * (k + 1), 3.0, 1.0, rate) for k in range(sections - 1)]]
+    )
+    x = np.zeros((10 * rate, 2), np.float32)
+    x[:rate] = rng.standard_normal((rate, 2)).astype(np.float32) * 0.3
+    y = sosfilt_inplace(sos, x.copy())
+    tiny = np.finfo(np.float32).tiny
+    assert not np.any((y != 0) & (np.abs(y) < tiny)), "subnormal samples in the output"
+    assert np.all(y[-rate:] == 0.0), "silence did not filter to exact zeros"
+    ref = signal.sosfilt(sos, x.astype(np.float64), axis=0)
+    assert np.max(np.abs(y - ref)) < 1e-6
+    zi = np.zeros((1, 2))
+    mono = sosfilt_state(sos[:1], x[:, 0], zi)
+    assert np.all(mono[-rate:] == 0.0) and np.all(zi == 0.0)

@@ -671,6 +671,10 @@ def styles_show(
 
 def main() -> None:
     """Console-script entry point: run the app and turn errors into one line."""
+    # tunesmith runs its own thread pools of short numeric jobs; OpenBLAS's extra threads only
+    # contend with them (a dot product on a busy 2-core machine took 30x longer). Set before
+    # numpy is first imported (the commands import it lazily), unless the user chose otherwise.
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     try:
         app()
     except TunesmithError as exc:

@@ -14,6 +14,7 @@ from tunesmith.audio.features import (
     MusicalFeatures,
     SpectrumAccumulator,
     StereoAccumulator,
+    mono_mix,
     musical_features,
     spectral_balance,
 )
@@ -136,7 +137,7 @@ def analyze_file(
         done = 0
         try:
             for block in reader.blocks():
-                mono = block.mean(axis=1)
+                mono = mono_mix(block)
                 meter.process(block)
                 spectrum.push(mono)
                 if stereo is not None:

@@ -30,6 +30,19 @@ EXCERPT_S = 120.0
 MIN_MUSICAL_S = 3.0
 
 
+def mono_mix(block: np.ndarray) -> np.ndarray:
+    """The channel average of a ``(frames, channels)`` block, float32 (the block itself when mono).
+
+    Summed column by column: ``ndarray.mean(axis=1)`` over two columns is about 8x slower.
+    """
+    if block.shape[1] == 1:
+        return block[:, 0]
+    total = block[:, 0] + block[:, 1]
+    for c in range(2, block.shape[1]):
+        total += block[:, c]
+    return total * np.float32(1.0 / block.shape[1])
+
+
 class Framer:
     """Cut a stream of 1-D or 2-D blocks into frames of ``size`` samples, carrying the rest."""
 

@@ -15,6 +15,12 @@ import math
 import numba
 import numpy as np
 
+#: States smaller than this are set to zero (checked every :data:`_FLUSH_EVERY` samples). With
+#: silent input a biquad's state decays into subnormal floats, where every multiply-add takes
+#: ~100 cycles, and rounding can trap it there for good: a stem with rests filtered 6-9x slower.
+_TINY = 1e-30
+_FLUSH_EVERY = 32
+
 
 @numba.njit("void(float64[:, ::1], float32[:, ::1])", nogil=True, cache=True)
 def _cascade_fused(sos, x):  # pragma: no cover - compiled
@@ -24,21 +30,28 @@ def _cascade_fused(sos, x):  # pragma: no cover - compiled
     frames = x.shape[0]
     ns = sos.shape[0]
     z = np.zeros((ns, 4))
-    for i in range(frames):
-        u = np.float64(x[i, 0])
-        v = np.float64(x[i, 1])
+    for i0 in range(0, frames, _FLUSH_EVERY):
+        for i in range(i0, min(frames, i0 + _FLUSH_EVERY)):
+            u = np.float64(x[i, 0])
+            v = np.float64(x[i, 1])
+            for s in range(ns):
+                b0, b1, b2, a1, a2 = sos[s, 0], sos[s, 1], sos[s, 2], sos[s, 4], sos[s, 5]
+                yu = b0 * u + z[s, 0]
+                yv = b0 * v + z[s, 2]
+                z[s, 0] = b1 * u - a1 * yu + z[s, 1]
+                z[s, 2] = b1 * v - a1 * yv + z[s, 3]
+                z[s, 1] = b2 * u - a2 * yu
+                z[s, 3] = b2 * v - a2 * yv
+                u = yu
+                v = yv
+            x[i, 0] = u
+            x[i, 1] = v
         for s in range(ns):
-            b0, b1, b2, a1, a2 = sos[s, 0], sos[s, 1], sos[s, 2], sos[s, 4], sos[s, 5]
-            yu = b0 * u + z[s, 0]
-            yv = b0 * v + z[s, 2]
-            z[s, 0] = b1 * u - a1 * yu + z[s, 1]
-            z[s, 2] = b1 * v - a1 * yv + z[s, 3]
-            z[s, 1] = b2 * u - a2 * yu
-            z[s, 3] = b2 * v - a2 * yv
-            u = yu
-            v = yv
-        x[i, 0] = u
-        x[i, 1] = v
+            if abs(z[s, 0]) + abs(z[s, 1]) + abs(z[s, 2]) + abs(z[s, 3]) < _TINY:
+                z[s, 0] = 0.0
+                z[s, 1] = 0.0
+                z[s, 2] = 0.0
+                z[s, 3] = 0.0
 
 
 # Explicit signature: compiled once, cached on disk, never re-specialised.
@@ -55,28 +68,34 @@ def _cascade(sos, x, zi):  # pragma: no cover - compiled
         for c in range(0, channels - 1, 2):
             p1, p2 = zi[s, c, 0], zi[s, c, 1]
             q1, q2 = zi[s, c + 1, 0], zi[s, c + 1, 1]
-            for i in range(frames):
-                u = np.float64(x[i, c])
-                v = np.float64(x[i, c + 1])
-                yu = b0 * u + p1
-                yv = b0 * v + q1
-                p1 = b1 * u - a1 * yu + p2
-                q1 = b1 * v - a1 * yv + q2
-                p2 = b2 * u - a2 * yu
-                q2 = b2 * v - a2 * yv
-                x[i, c] = yu
-                x[i, c + 1] = yv
+            for i0 in range(0, frames, _FLUSH_EVERY):
+                for i in range(i0, min(frames, i0 + _FLUSH_EVERY)):
+                    u = np.float64(x[i, c])
+                    v = np.float64(x[i, c + 1])
+                    yu = b0 * u + p1
+                    yv = b0 * v + q1
+                    p1 = b1 * u - a1 * yu + p2
+                    q1 = b1 * v - a1 * yv + q2
+                    p2 = b2 * u - a2 * yu
+                    q2 = b2 * v - a2 * yv
+                    x[i, c] = yu
+                    x[i, c + 1] = yv
+                if abs(p1) + abs(p2) + abs(q1) + abs(q2) < _TINY:
+                    p1, p2, q1, q2 = 0.0, 0.0, 0.0, 0.0
             zi[s, c, 0], zi[s, c, 1] = p1, p2
             zi[s, c + 1, 0], zi[s, c + 1, 1] = q1, q2
         if channels % 2:
             c = channels - 1
             p1, p2 = zi[s, c, 0], zi[s, c, 1]
-            for i in range(frames):
-                u = np.float64(x[i, c])
-                yu = b0 * u + p1
-                p1 = b1 * u - a1 * yu + p2
-                p2 = b2 * u - a2 * yu
-                x[i, c] = yu
+            for i0 in range(0, frames, _FLUSH_EVERY):
+                for i in range(i0, min(frames, i0 + _FLUSH_EVERY)):
+                    u = np.float64(x[i, c])
+                    yu = b0 * u + p1
+                    p1 = b1 * u - a1 * yu + p2
+                    p2 = b2 * u - a2 * yu
+                    x[i, c] = yu
+                if abs(p1) + abs(p2) < _TINY:
+                    p1, p2 = 0.0, 0.0
             zi[s, c, 0], zi[s, c, 1] = p1, p2
 
 

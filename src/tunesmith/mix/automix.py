@@ -32,7 +32,7 @@ import numpy as np
 
 from tunesmith.atomic import check_not_input
 from tunesmith.audio.bands import BLOCK_S, BlockSpectra, block_spectra
-from tunesmith.audio.features import SpectrumAccumulator
+from tunesmith.audio.features import SpectrumAccumulator, mono_mix
 from tunesmith.audio.io import AudioReader, AudioWriter, encoding_for, info
 from tunesmith.audio.meter import true_peak
 from tunesmith.audio.tonal import BAND_CENTRES_HZ, band_levels_db, style_curve_db
@@ -273,7 +273,7 @@ def _mid_bands(x: np.ndarray, rate: int) -> np.ndarray:
     block = 1 << 17
     for s0 in range(0, len(x), block):
         seg = x[s0 : s0 + block]
-        acc.push(seg.mean(axis=1) if seg.shape[1] > 1 else seg[:, 0])
+        acc.push(mono_mix(seg))
     return band_levels_db(*acc.result())
 
 
