@@ -529,6 +529,33 @@ def compose_cmd(
     stdout.print(f"  MIDI: {paths['midi']}\n  lead sheet: {paths['leadsheet']}\n  recipe: {paths['recipe']}")
 
 
+@app.command("harmonize")
+def harmonize_cmd(
+    melody: Annotated[Path, typer.Argument(help="The tune: .mid, .musicxml, .mxl or .abc.")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="OUT.mid (OUT.musicxml is written beside it).")],
+    style: _Style = "pop",
+    chords_only: Annotated[
+        bool, typer.Option("--chords-only", help="Only chord symbols and one block-chord part, no band.")
+    ] = False,
+    key: Annotated[str | None, typer.Option("--key", help="Key of the tune (default: found from its notes).")] = None,
+    seed: _Seed = None,
+    json_out: _Json = False,
+) -> None:
+    """Harmonize a melody with the learned chord model and arrange it in a style (chorale: four voices)."""
+    from tunesmith.compose.harmonize import harmonize, write_harmonization
+
+    result = harmonize(melody, style, chords_only, key, _seed(seed))
+    paths = write_harmonization(result, output, melody)
+    doc = result.to_dict() | {"files": {"midi": str(paths["midi"]), "musicxml": str(paths["musicxml"])}}
+    if json_out:
+        print(json.dumps(doc, indent=2))
+        return
+    chords = " ".join(c["chord"] for c in doc["chords"][:16]) + (" …" if len(doc["chords"]) > 16 else "")
+    stdout.print(f"[bold]{result.key.name()}[/], style {result.style}, melody from track {result.melody_track!r}")
+    stdout.print(f"  chords: {chords}", highlight=False)
+    stdout.print(f"  MIDI: {paths['midi']}\n  MusicXML: {paths['musicxml']}")
+
+
 @app.command("produce")
 def produce_cmd(
     output: Annotated[Path, typer.Option("-o", "--output", help="Folder for the song, stems, mix, master, report.")],

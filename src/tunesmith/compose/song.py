@@ -276,7 +276,50 @@ def compose(options: ComposeOptions) -> Composition:
         home = parse_roman("i" if key.mode == "minor" else "I", key) if not user_chords else slots[-1].chord
         slots.append(Slot(total_beats, bar, home))
 
-    # Parts.
+    tracks = arrange_parts(style, key, spans, slots, rng, total_beats, ending, options.loop)
+
+    chords = tuple(ChordSymbol(s.start, s.duration, s.chord) for s in slots)
+    title = f"{style.name.replace('_', ' ').title()} in {key.name()} (seed {options.seed})"
+    score = Score(
+        tracks=tuple(tracks),
+        tempos=(TempoChange(0.0, tempo),),
+        time_signatures=(TimeSignature(0.0, style.numerator, style.denominator),),
+        keys=(KeyChange(0.0, key),),
+        chords=chords,
+        sections=tuple(sections),
+        title=title,
+    )
+    models = [model_id()] if style.harmony_source == "learned" and not user_chords else []
+    return Composition(score, style, key, tempo, options.seed, options, sections, numerals, models)
+
+
+def arrange_parts(
+    style: Style,
+    key: Key,
+    spans: list[tuple[str, int, int, float]],
+    slots: list[Slot],
+    rng: np.random.Generator,
+    total_beats: float,
+    ending: bool,
+    loop: bool,
+    melody: list[Note] | None = None,
+) -> list[Track]:
+    """Play every part of ``style`` over the form ``spans`` and the chords ``slots``.
+
+    Parameters
+    ----------
+    spans : list of tuple
+        ``(section name, first bar, bars, energy)`` per section.
+    slots : list of Slot
+        The chords, in order (with the held home chord last when ``ending``).
+    total_beats : float
+        Length of the form, beats (the held last chord comes after it).
+    ending : bool
+        Add the held last chord (a song); False for a loop.
+    melody : list of Note, optional
+        A given tune (``tunesmith harmonize``): played as it is, in every section, by the
+        style's melody part, instead of one the style writes.
+    """
     tracks: list[Track] = []
     melody_notes: list[Note] = []
     chorale_cache: dict = {}
@@ -288,9 +331,14 @@ def compose(options: ComposeOptions) -> Composition:
             drum_notes[part.name] = arrange.play_drums(style, spans, rng, playing, ending and playing[-1])
     kicks = [n.start for notes in drum_notes.values() for n in notes if n.pitch in (35, 36)] if style.bass_lock else []
     for part in style.parts:
-        playing = [part.name in style.section(name).parts for name, _, _, _ in spans]
+        given = melody is not None and part.role == "melody"
+        playing = [given or part.name in style.section(name).parts for name, _, _, _ in spans]
         my_spans = [s for s, p in zip(spans, playing, strict=True) if p]
         lo, hi = (35, 81) if part.is_drum else part_range(part)
+        if given:
+            tracks.append(Track(part.name, tuple(melody), part.program, False, "melody"))
+            melody_notes = list(melody)
+            continue
         if part.role == "melody":
             notes = write_melody(style, key, my_spans, slots, rng, (lo, hi))
             melody_notes = notes
@@ -307,7 +355,7 @@ def compose(options: ComposeOptions) -> Composition:
         if ending and playing[-1] and not part.is_drum and part.role != "voice":
             notes = [n for n in notes if n.start < total_beats - 1e-9]
             notes += _final_chord(part, slots[-1], key, (lo, hi), notes, spans[-1][3])
-        if options.loop:  # nothing may ring past the loop point in the score itself
+        if loop:  # nothing may ring past the loop point in the score itself
             notes = [
                 Note(n.start, min(n.duration, total_beats - n.start), n.pitch, n.velocity)
                 for n in notes
@@ -319,20 +367,7 @@ def compose(options: ComposeOptions) -> Composition:
         tracks.append(
             Track(part.name, tuple(notes), part.program, part.is_drum, "chords" if part.role == "voice" else part.role)
         )
-
-    chords = tuple(ChordSymbol(s.start, s.duration, s.chord) for s in slots)
-    title = f"{style.name.replace('_', ' ').title()} in {key.name()} (seed {options.seed})"
-    score = Score(
-        tracks=tuple(tracks),
-        tempos=(TempoChange(0.0, tempo),),
-        time_signatures=(TimeSignature(0.0, style.numerator, style.denominator),),
-        keys=(KeyChange(0.0, key),),
-        chords=chords,
-        sections=tuple(sections),
-        title=title,
-    )
-    models = [model_id()] if style.harmony_source == "learned" and not user_chords else []
-    return Composition(score, style, key, tempo, options.seed, options, sections, numerals, models)
+    return tracks
 
 
 def _final_chord(

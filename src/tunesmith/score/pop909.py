@@ -39,13 +39,17 @@ class Pop909Song:
     beats : numpy.ndarray
         Annotated beat positions, in beats of the score's timeline.
     downbeats : numpy.ndarray
-        Boolean per annotated beat: is it the first beat of a bar.
+        Boolean per annotated beat: the second column of ``beat_midi.txt``, which marks every
+        other beat (half bars of 4/4).
+    bar_starts : numpy.ndarray
+        Boolean per annotated beat: the third column, the first beat of each 4/4 bar.
     """
 
     song_id: int
     score: Score
     beats: np.ndarray
     downbeats: np.ndarray
+    bar_starts: np.ndarray
 
 
 def split_of(song_id: int) -> str:
@@ -90,6 +94,7 @@ def load_song(root: str | os.PathLike[str], song_id: int) -> Pop909Song:
     beat_s = np.array([float(r[0]) for r in beat_rows])
     beats = np.array([score.beats(t) for t in beat_s])
     downbeats = np.array([float(r[1]) == 1.0 for r in beat_rows], dtype=bool)
+    bar_starts = np.array([len(r) > 2 and float(r[2]) == 1.0 for r in beat_rows], dtype=bool)
     keys = []
     key_file = folder / "key_audio.txt"
     if key_file.exists():
@@ -100,7 +105,7 @@ def load_song(root: str | os.PathLike[str], song_id: int) -> Pop909Song:
             except ValueError:
                 continue
     score = replace(score, tracks=tuple(tracks), chords=tuple(chords), keys=tuple(keys), title=f"POP909 {song_id:03d}")
-    return Pop909Song(song_id, score, beats, downbeats)
+    return Pop909Song(song_id, score, beats, downbeats, bar_starts)
 
 
 def load_split(root: str | os.PathLike[str], split: str = "train", workers: int | None = None) -> list[Pop909Song]:
