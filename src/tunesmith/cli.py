@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 from tunesmith import __version__
+from tunesmith.cli_recommend import register as register_recommend
 from tunesmith.errors import TunesmithError, UsageError
 
 app = typer.Typer(
@@ -694,6 +695,9 @@ def styles_show(
         return
     for k, v in doc.items():
         stdout.print(f"[bold]{k}[/]: {v}", highlight=False)
+
+
+register_recommend(app)  # history, library, recommend, playlist, similar
 
 
 def main() -> None:
