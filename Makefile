@@ -54,6 +54,7 @@ bench: install
 	$(BIN)/python benchmarks/render_speed.py
 	$(BIN)/python benchmarks/compose_eval.py
 	$(BIN)/python benchmarks/produce_speed.py
+	$(BIN)/python benchmarks/accompany_eval.py
 	$(BIN)/python benchmarks/recommend_eval.py
 
 clean:

@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 from tunesmith import __version__
+from tunesmith.cli_accompany import register as register_accompany
 from tunesmith.cli_recommend import register as register_recommend
 from tunesmith.errors import TunesmithError, UsageError
 
@@ -697,6 +698,7 @@ def styles_show(
         stdout.print(f"[bold]{k}[/]: {v}", highlight=False)
 
 
+register_accompany(app)  # accompany, midi-ports
 register_recommend(app)  # history, library, recommend, playlist, similar
 
 
