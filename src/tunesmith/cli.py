@@ -501,6 +501,12 @@ _Structure = Annotated[
 ]
 _Chords = Annotated[str | None, typer.Option("--chords", help='Chords to use, e.g. "C G Am F" (G:2 = 2 beats).')]
 _Seed = Annotated[int | None, typer.Option("--seed", help="Random seed (default: a new one, printed).")]
+_Melody = Annotated[
+    str,
+    typer.Option(
+        "--melody", help="Who writes the tune: model (learned, default) or rules (motif writer); both guarded."
+    ),
+]
 _Json = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
 
 
@@ -515,12 +521,13 @@ def compose_cmd(
     chords: _Chords = None,
     seed: _Seed = None,
     loop: Annotated[bool, typer.Option("--loop", help="A seamless loop of --bars (or the style's loop) bars.")] = False,
+    melody: _Melody = "model",
     json_out: _Json = False,
 ) -> None:
     """Compose an original song in a style: song.mid, a MusicXML lead sheet and a recipe."""
     from tunesmith.compose import ComposeOptions, compose, write_song
 
-    options = ComposeOptions(style, key, tempo, bars, structure, chords, _seed(seed), loop)
+    options = ComposeOptions(style, key, tempo, bars, structure, chords, _seed(seed), loop, melody)
     comp = compose(options)
     paths = write_song(comp, output)
     doc = comp.to_dict() | {"files": {k: str(v) for k, v in paths.items()}}
@@ -574,6 +581,7 @@ def produce_cmd(
     ] = "streaming",
     sample_rate: Annotated[int, typer.Option("--sample-rate", help="Hz.")] = 44_100,
     soundfont: Annotated[Path | None, typer.Option(help="SoundFont (.sf2/.sf3) to render with.")] = None,
+    melody: _Melody = "model",
     json_out: _Json = False,
 ) -> None:
     """Compose, render, mix and master a song in one go (song.mid, stems, mix, master WAV + MP3, report)."""
@@ -583,7 +591,7 @@ def produce_cmd(
 
     parse_target(target)  # a bad target is a usage error before any work
     options = ProduceOptions(
-        ComposeOptions(style, key, tempo, bars, structure, chords, _seed(seed), loop),
+        ComposeOptions(style, key, tempo, bars, structure, chords, _seed(seed), loop, melody),
         target=target,
         sample_rate=sample_rate,
         soundfont=None if soundfont is None else str(soundfont),
@@ -628,6 +636,12 @@ def _print_composition(doc: dict[str, Any]) -> None:
         table.add_row(s["name"], str(s["bars"]), text)
     stdout.print(table)
     stdout.print("  tracks: " + ", ".join(f"{t['name']} ({t['notes']} notes)" for t in doc["tracks"]))
+    orig = doc.get("originality") or {}
+    if orig:
+        stdout.print(
+            f"  melody: {orig['writer']}; longest run shared with a training tune {orig['max_overlap']} notes"
+            f" ({orig['phrases_redrawn']} of {orig['phrases']} phrases redrawn; a copy is {orig['copy_threshold']}+)"
+        )
 
 
 styles_app = typer.Typer(help="List and inspect composition styles.", no_args_is_help=True)

@@ -317,11 +317,17 @@ def _solve_chorale(style: Style, melody: list[Note], slots: list[Slot], sections
         alto_opts = [p for p in range(ranges[0][0], ranges[0][1] + 1) if p % 12 in pcs and p <= soprano]
         tenor_opts = [p for p in range(ranges[1][0], ranges[1][1] + 1) if p % 12 in pcs]
         bass_opts = [p for p in range(ranges[2][0], ranges[2][1] + 1) if p % 12 == bass_pc]
+        if slot.chord.bass is None and len(pcs) >= 3:
+            # A first inversion, at a price: how a chorale escapes the parallel octaves a soprano
+            # doubling the roots would force on a root-position bass.
+            bass_opts += [p for p in range(ranges[2][0], ranges[2][1] + 1) if p % 12 == pcs[1]]
         for a, t, b in itertools.product(alto_opts, tenor_opts, bass_opts):
             if not (b <= t <= a <= soprano) or soprano - a > 12 or a - t > 12 or t - b > 19:
                 continue
             present = {soprano % 12, a % 12, t % 12, b % 12}
             cost = 6.0 * sum(1 for pc in pcs[:3] if pc not in present)  # complete the triad
+            if b % 12 != bass_pc:
+                cost += 12.0 + (20.0 if soprano % 12 == b % 12 else 0.0)  # inversion; never a doubled third
             if prev is not None:
                 cost += abs(a - prev[1]) + abs(t - prev[2]) + 0.5 * abs(b - prev[3])
                 voices, old = (soprano, a, t, b), prev

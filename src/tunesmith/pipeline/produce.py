@@ -368,6 +368,7 @@ def _write_recipes(
         "target": options.target,
         "sample_rate_hz": options.sample_rate,
         "soundfont": options.soundfont,
+        "originality": comp.originality,
     }
     song = out / "song.mid"
     for rel in files:
