@@ -7,8 +7,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 # Debian packages: ffmpeg decodes formats libsndfile cannot (AAC/M4A, WMA, …); fluidsynth
-# (on libfluidsynth3) and the FluidR3 General MIDI SoundFont render scores to audio stems.
-APT_PACKAGES := ffmpeg fluidsynth fluid-soundfont-gm
+# (on libfluidsynth3) and the FluidR3 General MIDI SoundFont render scores to audio stems;
+# chromium runs the studio's browser tests (Playwright drives it; no browser is downloaded).
+APT_PACKAGES := ffmpeg fluidsynth fluid-soundfont-gm chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: install apt demo test lint bench clean
@@ -25,7 +26,9 @@ apt:
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e ".[dev]"
+	$(BIN)/python -m pip install -q -e ".[dev,scale]"
+	# basic-pitch is only the peer in benchmarks/hum_eval.py: its ONNX model, without TensorFlow.
+	$(BIN)/python -m pip install -q --no-deps "basic-pitch==0.4.0"
 	@touch $(STAMP)
 
 demo: install
