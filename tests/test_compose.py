@@ -320,3 +320,50 @@ def test_generated_midi_says_it_is_ai_generated(tmp_path: Path) -> None:
     metas = [m for m in mido.MidiFile(paths["midi"]).tracks[0] if m.type == "copyright"]
     assert metas and "AI-generated" in metas[0].text and "seed 5" in metas[0].text
     assert read_midi(paths["midi"]).track("melody").notes  # readers still read it
+
+
+# ------------------------------------------------------------------------------ melody writers + guard
+@pytest.mark.parametrize("writer", ["model", "rules"])
+def test_both_melody_writers_are_guarded_and_recorded(writer: str, tmp_path: Path) -> None:
+    from tunesmith.models.originality import COPY_NOTES, longest_overlap
+
+    comp = compose(ComposeOptions(style="pop", bars=16, seed=4, melody=writer))
+    melody = comp.score.track("melody")
+    found = comp.originality
+    assert found["writer"] == writer
+    # The recorded overlap is the melody's own, measured again here, and below a copy.
+    assert found["max_overlap"] == longest_overlap(list(melody.notes)) < COPY_NOTES
+    assert 0 <= found["phrases_redrawn"] <= found["phrases"]
+    ids = {m["id"] for m in comp.models}
+    assert "originality-index-pop909-folk" in ids
+    assert ("melody-gru-pop909-folk" in ids) == (writer == "model")
+    paths = write_song(comp, tmp_path)
+    recipe = json.loads(Path(str(paths["midi"]) + ".recipe.json").read_text())
+    assert recipe["parameters"]["melody"] == writer
+    assert recipe["parameters"]["originality"] == found
+
+
+def test_model_melody_is_deterministic_and_seed_dependent() -> None:
+    a = compose(ComposeOptions(style="folk", bars=8, seed=11)).score.track("melody").notes
+    b = compose(ComposeOptions(style="folk", bars=8, seed=11)).score.track("melody").notes
+    c = compose(ComposeOptions(style="folk", bars=8, seed=12)).score.track("melody").notes
+    assert a == b
+    assert a != c
+
+
+def test_unknown_melody_writer_is_a_usage_error() -> None:
+    with pytest.raises(UsageError, match="--melody"):
+        compose(ComposeOptions(style="pop", bars=4, melody="markov"))
+
+
+def test_cli_melody_option(tmp_path: Path) -> None:
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "tunesmith.cli", *args], capture_output=True, text=True)
+
+    ok = run("compose", "--bars", "4", "--seed", "1", "--melody", "rules", "--json", "-o", str(tmp_path / "a"))
+    assert ok.returncode == 0, ok.stderr
+    assert json.loads(ok.stdout)["originality"]["writer"] == "rules"
+    bad = run("compose", "--bars", "4", "--melody", "markov", "-o", str(tmp_path / "b"))
+    assert bad.returncode == 2
+    assert bad.stderr.strip().count("\n") == 0 and "--melody" in bad.stderr
+    assert not (tmp_path / "b").exists()
