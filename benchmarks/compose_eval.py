@@ -146,6 +146,9 @@ def song_metrics(comp) -> dict[str, object]:
             lock = float(np.mean([np.min(np.abs(onsets - k)) <= 0.125 + 1e-9 for k in kicks]))
     return {
         "kick_lock": lock,
+        "max_overlap": comp.originality.get("max_overlap", 0),
+        "phrases_redrawn": comp.originality.get("phrases_redrawn", 0),
+        "phrases": comp.originality.get("phrases", 0),
         "chord_tone": metrics.strong_beat_chord_tone_rate(score, melody) if melody else float("nan"),
         "scale": {t.name: metrics.scale_consistency(t) for t in pitched if t.notes},
         "out_of_range": {t.name: metrics.out_of_range_notes(t) for t in score.tracks},
@@ -224,6 +227,10 @@ def evaluate_style(name: str, seeds: list[int], tmp: Path) -> dict[str, object]:
             "same_seed_identical_midi": bool(same),
             "bass_lock": style.bass_lock,
             "kick_lock_mean": nanmean([s["kick_lock"] for s in songs]),
+            # The originality guard: longest run of notes shared with a training tune (8 = a copy).
+            "max_overlap": max(s["max_overlap"] for s in songs),
+            "phrases_redrawn_share": sum(s["phrases_redrawn"] for s in songs)
+            / max(1, sum(s["phrases"] for s in songs)),
         }
     )
     row["pass"] = {
@@ -232,6 +239,7 @@ def evaluate_style(name: str, seeds: list[int], tmp: Path) -> dict[str, object]:
         "out_of_range": row["out_of_range"] == 0,
         "drums": None if not drums else row["drums_mean"] >= TARGETS["drums"],
         "empty_bars": row["empty_bars"] == 0,
+        "no_copies": row["max_overlap"] < 8,
         "different_seeds_differ": row["identical_pairs"] == 0,
         "same_seed_identical": bool(same),
     }
@@ -443,6 +451,12 @@ def print_styles(rows: list[dict[str, object]], n: int) -> None:
         if r.get("kick_lock_mean") is not None and np.isfinite(r["kick_lock_mean"])
     )
     console.print(f"  bass locked to the kick (kick hits with a bass onset within a 32nd): {locks}")
+    guard = ", ".join(
+        f"{r['style']} {r['max_overlap']} ({100 * r['phrases_redrawn_share']:.1f} % redrawn)"
+        for r in rows
+        if "max_overlap" in r
+    )
+    console.print(f"  originality: longest run shared with a training tune, phrases redrawn: {guard}")
     for r in rows:
         if r.get("chromatic"):
             console.print(f"  {r['style']}: chromatic — {r['chromatic_reason']}")
