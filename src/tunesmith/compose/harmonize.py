@@ -136,10 +136,32 @@ def harmonize(
     UsageError
         Unknown style or key.
     """
-    from tunesmith.models.chord import HARMONIZE, BeatGrid, beat_features, melody_histograms, model_id, packaged_model
     from tunesmith.score.notation import read_score
 
-    source = read_score(path)
+    return harmonize_score(read_score(path), path, style, chords_only, key, seed)
+
+
+def harmonize_score(
+    source: Score,
+    path: str | os.PathLike[str],
+    style: str = "pop",
+    chords_only: bool = False,
+    key: str | None = None,
+    seed: int = 0,
+) -> Harmonization:
+    """:func:`harmonize` for a score already in memory; ``path`` names it in messages and the title.
+
+    ``tunesmith hum`` calls it with the transcribed tune.
+    """
+    from tunesmith.models.chord import (
+        HARMONIZE,
+        BeatGrid,
+        beat_features,
+        melody_histograms,
+        model_for_style,
+        style_model_ids,
+    )
+
     track = melody_track(source, path)
     tune = _monophonic(track.notes)
     sty = get_style(style)
@@ -161,7 +183,7 @@ def harmonize(
         for n in tune:
             weights[n.pitch % 12] += n.duration
         the_key, _ = detect_key(weights)
-    model = packaged_model()
+    model = model_for_style(sty)  # a learned style's chord adapter, when it has one
     features = beat_features(hist, grid.in_bar, HARMONIZE)
     tokens = model.decode(features, beam=8, change_penalty=CHANGE_PENALTY, melody_weight=MELODY_WEIGHT)
     spans = chord_spans(tokens, grid.starts, grid.ends)
@@ -171,6 +193,10 @@ def harmonize(
     slots = [Slot(c.start, c.duration, c.chord) for c in spans if c.chord is not None]
     if not slots:
         raise InputFileError("the chord model found no chords for this melody", path)
+    # A "no chord" span (a long rest in the tune) keeps the chord before it, and the first chord
+    # starts the song: the band's parts need a chord on every beat. Without such spans: unchanged.
+    bounds = [0.0] + [s.start for s in slots[1:]] + [total]
+    slots = [Slot(bounds[i], bounds[i + 1] - bounds[i], s.chord) for i, s in enumerate(slots)]
     # The last chord rings for one more bar, as in a composed song.
     slots.append(Slot(total, bar, slots[-1].chord))
     melody_out = tuple(tune)
@@ -206,7 +232,7 @@ def harmonize(
         sections=tuple(sections),
         title=f"{source.title or Path(path).stem} (harmonized, {sty.name})",
     )
-    return Harmonization(score, the_key, sty.name, symbols, track.name, [model_id()])
+    return Harmonization(score, the_key, sty.name, symbols, track.name, style_model_ids(sty))
 
 
 def _chorale_tracks(

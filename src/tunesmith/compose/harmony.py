@@ -196,6 +196,33 @@ def _learned_section(style: Style, key: Key, name: str, bars: int, rng: np.rando
     return _fill_section(phrase, lengths, bars, phrase_bars, name, key, style, rng)
 
 
+def _style_table(style: Style, key: Key) -> dict:
+    """The chain a ``transitions`` style samples from in ``key``: its own table for the key's mode, in
+    the shape of :func:`progression_model`'s (no second order); POP909's when the style has none."""
+    mode = "minor" if key.mode == "minor" else "major"
+    rows = style.transitions.get(mode)
+    if not rows:
+        return progression_model()[mode]
+    return {"start": rows["start"], "first_order": {k: v for k, v in rows.items() if k != "start"}, "second_order": {}}
+
+
+def _table_section(style: Style, key: Key, name: str, bars: int, rng: np.random.Generator) -> list[tuple[str, float]]:
+    """A section from a learned style's own chord table (``tunesmith learn``): its first chord from the
+    table's openings (the tonic for a first section where the musician opens there), then the chain."""
+    model = _style_table(style, key)
+    tonic = "i" if key.mode == "minor" else "I"
+    starts = model["start"]
+    if name in ("verse", "intro", "a", "loop") and tonic in starts:
+        first = tonic
+    else:
+        others = {k: v for k, v in starts.items() if k != tonic} or starts
+        first = _sample(_diatonic(others, key, 12 if style.chromatic else 1), rng, temp=1.3)
+    phrase_bars = min(PHRASE_BARS, bars)
+    lengths = _lengths(_bar_rhythm(style, rng, phrase_bars))
+    phrase = _learned_phrase(model, len(lengths), first, rng, key, style.chromatic)
+    return _fill_section(phrase, lengths, bars, phrase_bars, name, key, style, rng)
+
+
 def _fill_section(
     phrase: list[str],
     lengths: list[float],
@@ -345,7 +372,13 @@ def _blues_section(style: Style, key: Key, name: str, bars: int, rng: np.random.
     return out
 
 
-_SOURCES = {"learned": _learned_section, "progressions": _list_section, "jazz": _jazz_section, "blues": _blues_section}
+_SOURCES = {
+    "learned": _learned_section,
+    "progressions": _list_section,
+    "jazz": _jazz_section,
+    "blues": _blues_section,
+    "transitions": _table_section,
+}
 
 
 def section_progression(
@@ -358,10 +391,14 @@ def section_progression(
     """
     if name in memory and sum(d for _, d in memory[name]) >= bars * style.bar_beats - 1e-9:
         numerals = _clip(memory[name], bars * style.bar_beats)
-        if style.harmony_source in ("learned", "progressions") and len(numerals) >= 4 and rng.random() < 0.5:
+        varied = ("learned", "progressions", "transitions")
+        if style.harmony_source in varied and len(numerals) >= 4 and rng.random() < 0.5:
             # Vary the repeat: re-pick one chord in the middle from the learned transitions.
             i = int(rng.integers(1, len(numerals) - 2))
-            model = progression_model()["minor" if key.mode == "minor" else "major"]
+            if style.harmony_source == "transitions":
+                model = _style_table(style, key)
+            else:
+                model = progression_model()["minor" if key.mode == "minor" else "major"]
             table = _diatonic(model["first_order"].get(numerals[i - 1][0], {}), key, 12 if style.chromatic else 1)
             nxt = numerals[i + 1][0]
             candidates = {k: v * (model["first_order"].get(k, {}).get(nxt, 0) + 1) for k, v in table.items()}

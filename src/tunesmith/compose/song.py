@@ -31,7 +31,7 @@ from tunesmith.compose.style import Part, Style, get_style
 from tunesmith.errors import UsageError
 from tunesmith.models.melody import MelodyReport, SamplingOptions, write_melody_model
 from tunesmith.models.melody import model_id as melody_model_id
-from tunesmith.models.originality import COPY_NOTES, guard_melody
+from tunesmith.models.originality import COPY_NOTES, CombinedIndex, guard_melody, index_for_style
 from tunesmith.models.originality import index_id as originality_index_id
 from tunesmith.score.theory import Key, instrument_range, parse_roman
 from tunesmith.score.types import (
@@ -95,6 +95,8 @@ MELODY_WRITERS = ("model", "rules")
 # 11 styles x 12 seeds, 98 % of strong-beat notes are chord tones, and no song falls below 91 %
 # (at 1.5: 93 % on average, single songs down to 82 %).
 COMPOSE_SAMPLING = SamplingOptions(chord_bias=2.5)
+#: Styles learned by ``tunesmith learn`` (with a melody adapter) sample with the model's validated defaults.
+LEARNED_SAMPLING = SamplingOptions()
 
 
 @dataclass
@@ -326,7 +328,21 @@ def compose(options: ComposeOptions) -> Composition:
     if originality:
         models += [melody_model_id()] if options.melody == "model" else []
         models.append(originality_index_id())
+        models += learned_style_ids(style, adapter=options.melody == "model")
     return Composition(score, style, key, tempo, options.seed, options, sections, numerals, models, originality)
+
+
+def learned_style_ids(style: Style, adapter: bool = True) -> list[dict[str, str]]:
+    """Recipe identities of a learned style's own files that shaped a song's melody (none for other
+    styles): its melody adapter (when the model wrote the tune) and its originality index."""
+    import hashlib
+
+    kinds = ("melody_adapter", "originality_index") if adapter else ("originality_index",)
+    return [
+        {"id": f"style-{kind.replace('_', '-')}:{style.name}", "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
+        for kind in kinds
+        if (path := style.learned.get(kind)) is not None
+    ]
 
 
 def arrange_parts(
@@ -409,6 +425,10 @@ def arrange_parts(
         notes = arrange.apply_swing(notes, style.swing, style.swing_unit)
         if not part.is_drum:
             notes = _fit(notes, lo, hi)
+        if part.role == "melody" and originality is not None:
+            # What the recipe reports is the melody as written to the file: after swing, the
+            # ending and range fitting (which change note lengths, so rhythm ratios, slightly).
+            originality["max_overlap"] = index_for_style(style).longest_overlap(notes)
         tracks.append(
             Track(part.name, tuple(notes), part.program, part.is_drum, "chords" if part.role == "voice" else part.role)
         )
@@ -444,16 +464,28 @@ def write_lead(
         notes shared with a training tune; below 8 unless a phrase could not be cleaned),
         ``phrases`` and ``phrases_redrawn``.
     """
+    # A learned style is guarded against the musician's own pieces too (its index beside style.toml).
+    index = index_for_style(style)
     if writer == "model":
         report = MelodyReport()
-        notes = write_melody_model(style, key, spans, slots, rng, span, options=COMPOSE_SAMPLING, report=report)
+        # A learned style's adapter already knows how its musician treats the chords: sample it as the
+        # model was validated (LEARNED_SAMPLING), not with the extra pull of the built-in styles.
+        options = LEARNED_SAMPLING if "melody_adapter" in style.learned else COMPOSE_SAMPLING
+        notes = write_melody_model(style, key, spans, slots, rng, span, options=options, report=report)
         found = {"max_overlap": report.max_overlap, "phrases": report.phrases, "phrases_redrawn": report.resampled}
     else:
         notes, guard = guard_melody(
-            lambda sections, r: write_melody(style, key, sections, slots, r, span), spans, rng, style.bar_beats
+            lambda sections, r: write_melody(style, key, sections, slots, r, span),
+            spans,
+            rng,
+            style.bar_beats,
+            index=index,
         )
         phrases = sum(-(-bars // 4) for _, _, bars, _ in spans)
         found = {"max_overlap": guard.max_overlap, "phrases": phrases, "phrases_redrawn": guard.copied_phrases}
+    if isinstance(index, CombinedIndex):
+        # The longest run shared with the training tunes and with the style's own sources, each.
+        found["max_overlap_by_index"] = index.overlaps(notes)
     return notes, {"writer": writer, "copy_threshold": COPY_NOTES} | found
 
 

@@ -55,7 +55,11 @@ ROLES = ("melody", "chords", "pad", "bass", "drums", "counter-melody", "voice")
 COMPING_KINDS = ("block", "arpeggio", "strum", "pad", "chorale")
 VOICINGS = ("close", "open", "shell", "spread", "drop2", "chorale")
 SECTION_NAMES = ("intro", "verse", "prechorus", "chorus", "bridge", "solo", "breakdown", "outro", "loop", "a", "b")
-HARMONY_SOURCES = ("learned", "progressions", "jazz", "blues")
+HARMONY_SOURCES = ("learned", "progressions", "jazz", "blues", "transitions")
+#: Style tags of the melody model (``tunesmith.models.melody.TAGS``), for ``[melody] tag``.
+MELODY_TAGS = ("pop", "song", "dance")
+#: Files a learned style (``tunesmith learn``) may name in its ``[learned]`` table, beside its ``style.toml``.
+LEARNED_FILES = ("melody_adapter", "chord_adapter", "originality_index", "card")
 _RHYTHM_RE = re.compile(r"^[x\-.]+$")
 _BASS_RE = re.compile(r"^[R3578AS\-.]+$")
 _DRUM_RE = re.compile(r"^[xXo.]+$")
@@ -171,6 +175,13 @@ class Style:
     bass: dict[str, str]
     grooves: dict[str, Groove]
     fills: dict[str, Groove]
+    #: ``source = "transitions"``: per mode (``major``/``minor``), ``{"start": {numeral: weight},
+    #: numeral: {next numeral: weight}}`` — a chord table learned from a musician's pieces.
+    transitions: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
+    #: The melody model's style tag for this style's tunes (``""``: chosen by the style's name).
+    melody_tag: str = ""
+    #: Files of a learned style by kind (:data:`LEARNED_FILES`), resolved beside the style file.
+    learned: dict[str, Path] = field(default_factory=dict)
 
     @property
     def bar_beats(self) -> float:
@@ -260,9 +271,12 @@ def load_style(path: str | os.PathLike[str]) -> Style:
         doc = tomllib.loads(p.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise StyleError(f"not a valid TOML style file ({exc})", p) from None
+    except RecursionError:  # arrays nested thousands deep
+        raise StyleError("not a valid TOML style file (nested too deeply)", p) from None
     try:
         style = _build(doc, p)
-    except (KeyError, TypeError, ValueError) as exc:
+    # AttributeError: a table written as a plain value; OverflowError: inf where an integer belongs.
+    except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:
         msg = f"missing field {exc.args[0]!r}" if isinstance(exc, KeyError) else str(exc)
         raise StyleError(msg, p) from None
     _CACHE[(str(p), stamp)] = style
@@ -328,6 +342,8 @@ def _build(doc: dict[str, Any], path: Path) -> Style:
                 except ChordParseError as exc:
                     raise ValueError(f"harmony.progressions.{sec}: {exc}") from None
     _need(source != "progressions" or bool(progressions), "harmony.source 'progressions' needs harmony.progressions")
+    transitions = _transitions(harmony.get("transitions", {}))
+    _need(source != "transitions" or bool(transitions), "harmony.source 'transitions' needs harmony.transitions")
 
     structure = doc.get("structure", {})
     default_structure = str(structure.get("default", "verse:8 chorus:8"))
@@ -342,6 +358,14 @@ def _build(doc: dict[str, Any], path: Path) -> Style:
     )
     cadence_rhythm = _steps(melody.get("cadence_rhythm", "x-------x-------"), _RHYTHM_RE, "melody.cadence_rhythm")
     cadence_rhythm = cadence_rhythm.replace("|", "")
+    melody_tag = str(melody.get("tag", ""))
+    _need(not melody_tag or melody_tag in MELODY_TAGS, f"melody.tag must be one of {', '.join(MELODY_TAGS)}")
+    learned: dict[str, Path] = {}
+    for kind, value in doc.get("learned", {}).items():
+        _need(kind in LEARNED_FILES, f"learned.{kind}: unknown entry (known: {', '.join(LEARNED_FILES)})")
+        _need(isinstance(value, str) and "/" not in value and "\\" not in value, f"learned.{kind} must be a file name")
+        learned[kind] = path.parent / value
+        _need(learned[kind].is_file(), f"learned.{kind}: {value} is missing beside the style file")
 
     comping = {}
     for cname, c in doc.get("comping", {}).items():
@@ -456,4 +480,30 @@ def _build(doc: dict[str, Any], path: Path) -> Style:
         bass=bass,
         grooves=groove_table,
         fills=fill_table,
+        transitions=transitions,
+        melody_tag=melody_tag,
+        learned=learned,
     )
+
+
+def _transitions(table: Any) -> dict[str, dict[str, dict[str, float]]]:
+    """Check ``[harmony.transitions.<mode>]``: numerals that parse, positive weights, a ``start`` row."""
+    _need(isinstance(table, dict), "harmony.transitions must be a table of modes")
+    out: dict[str, dict[str, dict[str, float]]] = {}
+    for mode, rows in table.items():
+        what = f"harmony.transitions.{mode}"
+        _need(mode in ("major", "minor"), f"{what}: the mode must be major or minor")
+        _need(isinstance(rows, dict) and isinstance(rows.get("start"), dict), f"{what} needs a start table")
+        clean: dict[str, dict[str, float]] = {}
+        for numeral, nexts in rows.items():
+            _need(isinstance(nexts, dict) and bool(nexts), f"{what}.{numeral} must be a table of numeral = weight")
+            for n in [numeral, *nexts] if numeral != "start" else list(nexts):
+                try:
+                    parse_roman(n, Key(0, mode))
+                except ChordParseError as exc:
+                    raise ValueError(f"{what}: {exc}") from None
+            weights = {str(k): float(v) for k, v in nexts.items()}
+            _need(all(w > 0 for w in weights.values()), f"{what}.{numeral}: weights must be positive")
+            clean[str(numeral)] = weights
+        out[mode] = clean
+    return out

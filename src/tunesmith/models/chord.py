@@ -173,6 +173,33 @@ class ChordModel:
         self.gru = nn.GRU(w, "gru")
         self.out = nn.Linear(w, "out")
         self.path = path
+        self.adapter: Path | None = None  # a learned style's adapter file (see with_adapter)
+
+    def with_adapter(self, path: str | Path) -> ChordModel:
+        """This model with a learned style's adapter added to its output layer (a new model).
+
+        The adapter (written by ``tunesmith learn``) holds ``out.weight_delta`` and
+        ``out.bias_delta``, a correction of the output layer fitted on a musician's pieces with the
+        network frozen; adding them to the layer's weights gives exactly the adapted logits.
+
+        Raises
+        ------
+        InputFileError
+            Unreadable adapter, or one fitted to other weights than these.
+        """
+        from tunesmith.errors import InputFileError
+
+        w = nn.load_weights(path)
+        if nn.load_metadata(path).get("base_sha256", "") != model_id(self.path)["sha256"]:
+            raise InputFileError("the adapter was fitted to another chord model; learn the style again", path)
+        adapted = object.__new__(ChordModel)
+        adapted.__dict__.update(self.__dict__)
+        out = object.__new__(nn.Linear)
+        out.w_t = np.ascontiguousarray(self.out.w_t + w["out.weight_delta"].T)
+        out.b = (self.out.b if self.out.b is not None else 0.0) + w["out.bias_delta"]
+        adapted.out = out
+        adapted.adapter = Path(path)
+        return adapted
 
     # -- streaming ---------------------------------------------------------------------------
     def start(self, batch: int = 1) -> np.ndarray:
@@ -274,3 +301,29 @@ def model_id(path: str | Path | None = None) -> dict[str, str]:
 def packaged_model() -> ChordModel:
     """The chord model shipped with tunesmith (loaded once per process)."""
     return ChordModel()
+
+
+@lru_cache(maxsize=8)
+def _adapted(path: str, stamp: float) -> ChordModel:
+    return packaged_model().with_adapter(path)
+
+
+def model_for_style(style: object) -> ChordModel:
+    """The chord model used for a style: the packaged one, with the style's adapter (``[learned]
+    chord_adapter`` of a style made by ``tunesmith learn``) when it has one."""
+    path = (getattr(style, "learned", None) or {}).get("chord_adapter")
+    if path is None:
+        return packaged_model()
+    return _adapted(str(path), Path(path).stat().st_mtime)
+
+
+def style_model_ids(style: object) -> list[dict[str, str]]:
+    """Recipe identities of the chord model used for ``style``: the weights, and its adapter if any."""
+    import hashlib
+
+    ids = [model_id()]
+    path = (getattr(style, "learned", None) or {}).get("chord_adapter")
+    if path is not None:
+        digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+        ids.append({"id": f"chord-adapter:{getattr(style, 'name', '')}", "sha256": digest})
+    return ids

@@ -428,10 +428,39 @@ class MelodyModel:
         self.dur_hidden = nn.Linear(w, "dur_hidden")
         self.dur_head = nn.Linear(w, "dur_head")
         self._token_proj: tuple[np.ndarray, np.ndarray] | None = None
+        self.adapter: Path | None = None  # a learned style's adapter file (see with_adapter)
         # Durations never seen in training stay impossible when sampling.
         seen = np.asarray(self.meta.get("durations_seen", list(range(N_DUR))), dtype=np.int64)
         self.duration_seen = np.zeros(N_DUR, dtype=bool)
         self.duration_seen[seen] = True
+
+    def with_adapter(self, path: str | Path) -> MelodyModel:
+        """This model with a learned style's adapter added to its output layers (a new model).
+
+        An adapter (written by ``tunesmith learn``, :mod:`tunesmith.learn.adapt`) holds corrections
+        of the pitch and duration heads fitted on a musician's pieces with the network frozen:
+        ``pitch_head.weight_delta``/``bias_delta`` and ``dur_head.weight_delta``/``bias_delta``.
+        Adding them to the heads' weights gives exactly the adapted logits, so sampling costs nothing
+        more.
+
+        Raises
+        ------
+        InputFileError
+            Unreadable adapter, or one fitted to other weights than these.
+        """
+        from tunesmith.errors import InputFileError
+
+        w = nn.load_weights(path)
+        base = nn.load_metadata(path).get("base_sha256", "")
+        if base != model_id(self.path)["sha256"]:
+            raise InputFileError("the adapter was fitted to another melody model; learn the style again", path)
+        adapted = object.__new__(MelodyModel)
+        adapted.__dict__.update(self.__dict__)
+        adapted._token_proj = self._token_proj
+        adapted.pitch_head = _shifted(self.pitch_head, w, "pitch_head")
+        adapted.dur_head = _shifted(self.dur_head, w, "dur_head")
+        adapted.adapter = Path(path)
+        return adapted
 
     # -- one event at a time -----------------------------------------------------------------------
     def start(self, batch: int = 1) -> list[np.ndarray]:
@@ -516,6 +545,34 @@ def model_id(path: str | Path | None = None) -> dict[str, str]:
 def packaged_model() -> MelodyModel:
     """The melody model shipped with tunesmith (loaded once per process)."""
     return MelodyModel()
+
+
+def _shifted(layer: nn.Linear, w: dict[str, np.ndarray], name: str) -> nn.Linear:
+    """A copy of ``layer`` with an adapter's ``<name>.weight_delta`` and ``.bias_delta`` added (torch layout)."""
+    out = object.__new__(nn.Linear)
+    out.w_t = np.ascontiguousarray(layer.w_t + w[f"{name}.weight_delta"].T)
+    out.b = (layer.b if layer.b is not None else 0.0) + w[f"{name}.bias_delta"]
+    return out
+
+
+@lru_cache(maxsize=8)
+def _adapted(path: str, stamp: float) -> MelodyModel:
+    return packaged_model().with_adapter(path)
+
+
+def model_for_style(style: Style) -> MelodyModel:
+    """The melody model a style's tunes are written with: the packaged one, with the style's adapter
+    (``[learned] melody_adapter`` of a style made by ``tunesmith learn``) when it has one."""
+    path = (getattr(style, "learned", None) or {}).get("melody_adapter")
+    if path is None:
+        return packaged_model()
+    return _adapted(str(path), Path(path).stat().st_mtime)
+
+
+def style_tag(style: Style, section: str | None = None) -> str:
+    """The style tag (:data:`TAGS`) a style's melody is sampled with (in ``section``)."""
+    default = STYLE_TAGS.get(style.name, getattr(style, "melody_tag", "") or "pop")
+    return _SECTION_TAGS.get((style.name, section), default) if section is not None else default
 
 
 # ---------------------------------------------------------------------------------------------- sampling
@@ -797,6 +854,8 @@ class MelodyReport:
     max_overlap: int = 0
     resampled: int = 0
     phrases: int = 0
+    #: With a learned style's own index as well: the longest run per index (``training``, ``style``).
+    overlaps: dict[str, int] = field(default_factory=dict)
 
 
 def write_phrases(
@@ -810,6 +869,7 @@ def write_phrases(
     guard: bool = True,
     max_tries: int = 16,
     repeats: dict[int, int] | None = None,
+    index: object | None = None,
 ) -> tuple[list[tuple[int, int, int]], MelodyReport]:
     """Sample a melody phrase by phrase; the low-level engine of :func:`write_melody_model`.
 
@@ -827,13 +887,16 @@ def write_phrases(
         ``{phrase index: (source tick, ticks)}``: open the phrase by playing again the events
         already written from ``source tick`` for ``ticks`` (shifted to the phrase's start), then
         sample the rest. Ignored where no events were written there.
+    index : OriginalityIndex or CombinedIndex, optional
+        What the guard checks against (:func:`tunesmith.models.originality.index_for_style`);
+        the packaged training-tune index by default.
 
     Returns
     -------
     (list of (onset ticks, pitch token, dur token), MelodyReport)
     """
     with _one_blas_thread():
-        return _write_phrases(model, tl, phrases, rng, lo, hi, options, guard, max_tries, repeats)
+        return _write_phrases(model, tl, phrases, rng, lo, hi, options, guard, max_tries, repeats, index)
 
 
 def _one_blas_thread() -> contextlib.AbstractContextManager[object]:
@@ -857,9 +920,11 @@ def _write_phrases(
     guard: bool,
     max_tries: int,
     repeats: dict[int, tuple[int, int]] | None,
+    index: object | None = None,
 ) -> tuple[list[tuple[int, int, int]], MelodyReport]:
     from tunesmith.models import originality
 
+    searched = index if index is not None else originality.packaged_index()
     options = options or SamplingOptions()
     repeats = repeats or {}
     cur = _Cursor(phrases[0][0] if phrases else 0, model.start())
@@ -873,7 +938,7 @@ def _write_phrases(
         # once the next phrase starts there.
         before = events_to_notes(tl, lead_in, articulation=1.0)[-12:]
         notes = before + events_to_notes(tl, trial.events[first:], articulation=1.0)
-        return originality.longest_overlap(notes, since=max(0, len(before) - 1))
+        return searched.longest_overlap(notes, since=max(0, len(before) - 1))
 
     for index, (start, end, cadence, centre) in enumerate(phrases):
         # A gap shorter than MAX_TICKS is played as a rest from cur.tick, so the table starts there.
@@ -924,7 +989,7 @@ def _write_phrases(
         assert best is not None
         cur = best[1]
     if guard:
-        report.max_overlap = originality.longest_overlap(events_to_notes(tl, cur.events))
+        report.max_overlap = searched.longest_overlap(events_to_notes(tl, cur.events))
     return cur.events, report
 
 
@@ -976,7 +1041,10 @@ def write_melody_model(
     list of Note
         In beats from the song's start, velocities following each section's energy.
     """
-    model = packaged_model()
+    from tunesmith.models import originality
+
+    model = model_for_style(style)
+    guard_index = originality.index_for_style(style)
     lo = max(style.melody_range[0], part_range[0])
     hi = min(style.melody_range[1], part_range[1])
     if hi - lo < 12:  # never squeeze a tune into less than an octave
@@ -988,7 +1056,7 @@ def write_melody_model(
     # Sections with their own tag (the folk fiddle break) are sampled on their own timeline.
     groups: list[tuple[str, list[tuple[str, int, int, float]]]] = []
     for span in sections:
-        tag = _SECTION_TAGS.get((style.name, span[0]), STYLE_TAGS.get(style.name, "pop"))
+        tag = style_tag(style, span[0])
         if groups and groups[-1][0] == tag and groups[-1][1][-1][1] + groups[-1][1][-1][2] == span[1]:
             groups[-1][1].append(span)
         else:
@@ -1024,7 +1092,7 @@ def write_melody_model(
                         repeats[index] = (mine[-2][0], half)
             if stored is None:
                 memory[name] = mine
-        events, rep = write_phrases(model, tl, phrases, rng, lo, hi, options, guard, repeats=repeats)
+        events, rep = write_phrases(model, tl, phrases, rng, lo, hi, options, guard, repeats=repeats, index=guard_index)
         total.resampled += rep.resampled
         total.phrases += rep.phrases
         starts_arr = np.array([ph[0] for ph in phrases])
@@ -1033,11 +1101,12 @@ def write_melody_model(
                 energy = energies[max(0, int(np.searchsorted(starts_arr, t, side="right")) - 1)]
                 notes += events_to_notes(tl, [(t, p, d)], velocity=round(64 + 44 * energy))
     if guard:
-        from tunesmith.models import originality
-
-        total.max_overlap = originality.longest_overlap(notes)
+        total.max_overlap = guard_index.longest_overlap(notes)
+        if isinstance(guard_index, originality.CombinedIndex):
+            total.overlaps = guard_index.overlaps(notes)
     if report is not None:
         report.max_overlap, report.resampled, report.phrases = total.max_overlap, total.resampled, total.phrases
+        report.overlaps = total.overlaps
     return notes
 
 

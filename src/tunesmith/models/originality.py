@@ -141,6 +141,12 @@ class OriginalityIndex:
         for _, notes in tunes:
             on, du, pi = _reduce(np.asarray(notes, dtype=np.float64))
             raw.append(step_ids(on, du, pi))
+        return cls.from_steps([(name, r) for (name, _), r in zip(tunes, raw, strict=True)], meta)
+
+    @classmethod
+    def from_steps(cls, tunes: Sequence[tuple[str, np.ndarray]], meta: dict | None = None) -> OriginalityIndex:
+        """Index melodies given as ``(name, raw step ids)`` (:func:`step_ids`), e.g. gathered file by file."""
+        raw = [np.asarray(r, dtype=np.int64) for _, r in tunes]
         alphabet = np.unique(np.concatenate(raw)) if raw else np.zeros(0, dtype=np.int64)
         pieces, starts, at = [], [], 0
         for r in raw:
@@ -354,6 +360,52 @@ def index_id(path: str | os.PathLike[str] | None = None) -> dict[str, str]:
     return {"id": "originality-index-pop909-folk", "sha256": hashlib.sha256(Path(path).read_bytes()).hexdigest()}
 
 
+class CombinedIndex:
+    """Several indexes searched as one: the packaged training tunes and a learned style's own sources.
+
+    ``tunesmith learn`` stores an index of the musician's pieces in the style's folder; a melody
+    written in that style must copy neither the training tunes nor the musician's songs. Offers
+    what the guards use (:meth:`longest_overlap`, :meth:`find_copies`) plus :meth:`overlaps`, the
+    longest run per index for the recipe.
+
+    Parameters
+    ----------
+    indexes : dict of str to OriginalityIndex
+        Named indexes (``{"training": …, "style": …}``).
+    """
+
+    def __init__(self, indexes: dict[str, OriginalityIndex]) -> None:
+        self.indexes = dict(indexes)
+
+    def longest_overlap(self, notes: Sequence[Note] | np.ndarray, since: int = 0, until: int | None = None) -> int:
+        """The longest run shared with any tune of any of the indexes (see :meth:`OriginalityIndex.longest_overlap`)."""
+        return max((i.longest_overlap(notes, since, until) for i in self.indexes.values()), default=0)
+
+    def find_copies(self, notes: Sequence[Note] | np.ndarray, min_notes: int = COPY_NOTES) -> list[tuple[int, int]]:
+        """Passages copied from a tune of any index, ``(first note, notes)``, sorted."""
+        return sorted({c for i in self.indexes.values() for c in i.find_copies(notes, min_notes)})
+
+    def overlaps(self, notes: Sequence[Note] | np.ndarray) -> dict[str, int]:
+        """Longest shared run with each index, by name."""
+        return {name: i.longest_overlap(notes) for name, i in self.indexes.items()}
+
+
+@lru_cache(maxsize=8)
+def _style_index(path: str, stamp: float) -> OriginalityIndex:
+    return OriginalityIndex.load(path)
+
+
+def index_for_style(style: object) -> OriginalityIndex | CombinedIndex:
+    """The index a melody in ``style`` is guarded with: the packaged one, plus the style's own when it
+    has one (a learned style's ``[learned] originality_index``)."""
+    learned = getattr(style, "learned", None) or {}
+    path = learned.get("originality_index")
+    if path is None:
+        return packaged_index()
+    own = _style_index(str(path), Path(path).stat().st_mtime)
+    return CombinedIndex({"training": packaged_index(), "style": own})
+
+
 def longest_overlap(notes: Sequence[Note] | np.ndarray, since: int = 0, until: int | None = None) -> int:
     """:meth:`OriginalityIndex.longest_overlap` with the packaged index."""
     return packaged_index().longest_overlap(notes, since, until)
@@ -396,7 +448,9 @@ class GuardReport:
         }
 
 
-def phrase_overlap(notes: Sequence[Note], a: float, b: float, index: OriginalityIndex | None = None) -> int:
+def phrase_overlap(
+    notes: Sequence[Note], a: float, b: float, index: OriginalityIndex | CombinedIndex | None = None
+) -> int:
     """Longest shared run touching the notes that start in ``[a, b)`` beats (``notes`` sorted by onset).
 
     Twelve notes either side are searched too, so a copy straddling the phrase's edge counts.
@@ -419,7 +473,7 @@ def guard_melody(
     bar_beats: float,
     phrase_bars: int = 4,
     max_tries: int = 8,
-    index: OriginalityIndex | None = None,
+    index: OriginalityIndex | CombinedIndex | None = None,
 ) -> tuple[list[Note], GuardReport]:
     """Write a melody with ``write`` and redraw any phrase that copies a training tune.
 

@@ -1,0 +1,1 @@
+"""Learn a musician's style from their own pieces (``tunesmith learn``)."""
