@@ -428,7 +428,10 @@ def arrange_parts(
         if part.role == "melody" and originality is not None:
             # What the recipe reports is the melody as written to the file: after swing, the
             # ending and range fitting (which change note lengths, so rhythm ratios, slightly).
-            originality["max_overlap"] = index_for_style(style).longest_overlap(notes)
+            index = index_for_style(style)
+            originality["max_overlap"] = index.longest_overlap(notes)
+            if isinstance(index, CombinedIndex):
+                originality["max_overlap_by_index"] = index.overlaps(notes)
         tracks.append(
             Track(part.name, tuple(notes), part.program, part.is_drum, "chords" if part.role == "voice" else part.role)
         )
