@@ -19,6 +19,7 @@ from rich.table import Table
 
 from tunesmith import __version__
 from tunesmith.cli_accompany import register as register_accompany
+from tunesmith.cli_batch import register as register_batch
 from tunesmith.cli_learn import register as register_learn
 from tunesmith.cli_recommend import register as register_recommend
 from tunesmith.cli_serve import register as register_serve
@@ -718,6 +719,7 @@ register_accompany(app)  # accompany, midi-ports
 register_recommend(app)  # history, library, recommend, playlist, similar
 register_serve(app)  # serve (the web studio)
 register_learn(app, styles_app)  # learn, styles remove
+register_batch(app)  # batch analyze|master|mix|produce|hum
 
 
 def main() -> None:
