@@ -21,6 +21,13 @@ def shared(*parts: str) -> Path:
     return path
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _private_config_dir(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Every recipe is signed, and the local signing key is made on first use: keep it out of ~/.config."""
+    if "TUNESMITH_CONFIG_DIR" not in os.environ:
+        os.environ["TUNESMITH_CONFIG_DIR"] = str(tmp_path_factory.mktemp("tunesmith-config"))
+
+
 @pytest.fixture
 def rng() -> np.random.Generator:
     """A seeded generator, so every test is deterministic."""

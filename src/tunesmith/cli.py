@@ -21,6 +21,7 @@ from tunesmith import __version__
 from tunesmith.cli_accompany import register as register_accompany
 from tunesmith.cli_batch import register as register_batch
 from tunesmith.cli_learn import register as register_learn
+from tunesmith.cli_provenance import register as register_provenance
 from tunesmith.cli_recommend import register as register_recommend
 from tunesmith.cli_serve import register as register_serve
 from tunesmith.errors import TunesmithError, UsageError
@@ -720,6 +721,7 @@ register_recommend(app)  # history, library, recommend, playlist, similar
 register_serve(app)  # serve (the web studio)
 register_learn(app, styles_app)  # learn, styles remove
 register_batch(app)  # batch analyze|master|mix|produce|hum
+register_provenance(app)  # verify, reproduce, credits, config
 
 
 def main() -> None:

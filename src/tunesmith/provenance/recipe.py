@@ -1,9 +1,16 @@
 """``<output>.recipe.json``: everything needed to make an output again, exactly.
 
-A recipe names the tunesmith version, the command line, every parameter, the
-seed, the SHA-256 of each input and of each model used, and the SHA-256 of the
-output itself, so a later ``tunesmith verify``/``reproduce`` can check a file
-and rebuild it bit for bit.
+A recipe names the tunesmith version, the command line (and the folder it ran
+in), every parameter, the seed, the SHA-256 of each input and of each model used,
+and the SHA-256 of the output itself, so a later ``tunesmith verify``/``reproduce``
+can check a file and rebuild it bit for bit.
+
+``write_recipe`` is also where every output gets its label: it calls
+:func:`tunesmith.provenance.label.label_file` (C2PA content credentials or plain
+words inside the file), then records the *labelled* file's hashes — the whole
+file's and its content's, the label left out — and signs the recipe itself with
+the same key (``signature``: algorithm, certificate chain, signature over the
+canonical JSON of everything else).
 """
 
 from __future__ import annotations
@@ -63,7 +70,10 @@ def write_recipe(
     argv: Sequence[str] | None = None,
     ai_generated: bool = False,
 ) -> Path:
-    """Write ``<output_path>.recipe.json`` atomically and return its path.
+    """Label ``output_path`` in place, then write its ``.recipe.json`` (signed) atomically.
+
+    The label (see :mod:`tunesmith.provenance.label`) is skipped, and the recipe is left
+    unsigned, only when ``TUNESMITH_NO_LABEL`` is set (the overhead benchmark's baseline).
 
     Parameters
     ----------
@@ -89,25 +99,91 @@ def write_recipe(
     pathlib.Path
         The recipe file.
     """
+    from tunesmith.provenance.label import label_file, labelling_enabled
+
     out = Path(output_path)
-    recipe = {
+    recipe: dict[str, Any] = {
         "recipe_format": RECIPE_FORMAT,
         "tool": "tunesmith",
         "tunesmith_version": __version__,
         "command": command,
         "argv": list(sys.argv if argv is None else argv),
+        "cwd": _cwd(),
         "parameters": _jsonable(dict(parameters)),
         "seed": seed,
-        "inputs": [{"path": str(Path(p)), "bytes": Path(p).stat().st_size, "sha256": sha256_file(p)} for p in inputs],
+        "inputs": [_input_entry(Path(p)) for p in inputs],
         "models": [dict(m) for m in models],
-        "output": {"path": out.name, "bytes": out.stat().st_size, "sha256": sha256_file(out)},
+        "output": {"path": out.name},
         "ai_generated": ai_generated,
         "environment": {"python": platform.python_version(), "platform": platform.platform()},
         "created_utc": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
     }
+    if not labelling_enabled():  # the overhead benchmark's baseline: the recipe as it was before labels
+        recipe["output"] |= {"bytes": out.stat().st_size, "sha256": sha256_file(out)}
+    else:
+        from tunesmith.provenance.content import file_hashes
+
+        label, hashes = label_file(out, recipe)
+        hashes = hashes or file_hashes(out)
+        recipe["output"] |= {
+            "bytes": hashes.bytes,
+            "sha256": hashes.sha256,
+            "content_sha256": hashes.content_sha256,
+            "content": hashes.content,
+        }
+        recipe["label"] = label.to_dict()
+        recipe["signature"] = sign_recipe(recipe)
     path = recipe_path(out)
     write_text_atomic(path, json.dumps(recipe, indent=2, sort_keys=False) + "\n")
     return path
+
+
+def canonical_bytes(recipe: Mapping[str, Any]) -> bytes:
+    """The bytes a recipe signature covers: the recipe without ``signature``, as sorted compact JSON."""
+    body = {k: v for k, v in recipe.items() if k != "signature"}
+    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode("ascii")
+
+
+def sign_recipe(recipe: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``signature`` entry for ``recipe``, made with the current signing identity."""
+    import base64
+
+    from tunesmith.provenance.signing import sign_bytes
+
+    # Signed as it will read back from disk (tuples become lists, numpy scalars numbers).
+    normal = json.loads(json.dumps(recipe))
+    identity, value = sign_bytes(canonical_bytes(normal))
+    return {
+        "alg": identity.alg,
+        "signer": identity.kind,
+        "trust": identity.trust,
+        "certificate_chain": identity.chain_pem.decode("ascii"),
+        "value": base64.b64encode(value).decode("ascii"),
+    }
+
+
+def _cwd() -> str | None:
+    try:
+        return os.getcwd()
+    except OSError:  # the working folder was deleted under us
+        return None
+
+
+def _input_entry(p: Path) -> dict[str, Any]:
+    """Path, size and hash of an input; what tunesmith knows about it if it made it."""
+    entry: dict[str, Any] = {"path": str(p), "bytes": p.stat().st_size, "sha256": sha256_file(p)}
+    sidecar = recipe_path(p)
+    if sidecar.is_file():
+        try:
+            made = json.loads(sidecar.read_text(encoding="utf-8"))
+            entry["tunesmith"] = {
+                "command": made.get("command"),
+                "ai_generated": bool(made.get("ai_generated")),
+                "tunesmith_version": made.get("tunesmith_version"),
+            }
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError):
+            pass  # a damaged sidecar says nothing about the input
+    return entry
 
 
 def read_recipe(path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -125,7 +201,7 @@ def read_recipe(path: str | os.PathLike[str]) -> dict[str, Any]:
         raise InputFileError("no recipe found", p)
     try:
         data = json.loads(p.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise InputFileError(f"not a valid recipe ({exc.__class__.__name__})", p) from None
     if not isinstance(data, dict) or data.get("tool") != "tunesmith" or "recipe_format" not in data:
         raise InputFileError("not a tunesmith recipe", p)
