@@ -22,6 +22,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,7 @@ import soundfile as sf
 from tunesmith.compose import ComposeOptions, Composition, compose, write_song
 from tunesmith.compose.report import write_song_report_html
 from tunesmith.compose.song import write_leadsheet
+from tunesmith.errors import TunesmithError
 from tunesmith.score.types import Track
 
 #: Mix-bus tonal target per style (a key of ``tunesmith.mix.engineer.GENRES``).
@@ -211,6 +213,10 @@ def produce(
             job.result()
         timings["notation_and_reports_wait"] = time.perf_counter() - t
         files = _move_into(work, out)
+    except BrokenProcessPool:  # the side process was killed (by a user, or the OOM killer)
+        raise TunesmithError(
+            "a helper process died mid-job (killed, or out of memory?); nothing was written", out
+        ) from None
     finally:
         side.shutdown(wait=True, cancel_futures=True)
         shutil.rmtree(work, ignore_errors=True)
@@ -373,7 +379,7 @@ def _write_recipes(
     song = out / "song.mid"
     for rel in files:
         path = out / rel
-        if rel.endswith((".recipe.json", ".html")) or rel in ("song.mid", "leadsheet.musicxml"):
+        if rel.endswith(".recipe.json") or rel in ("song.mid", "leadsheet.musicxml"):
             continue
         inputs = [] if path == song else [song]
         write_recipe(
