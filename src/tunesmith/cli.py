@@ -20,6 +20,7 @@ from rich.table import Table
 from tunesmith import __version__
 from tunesmith.cli_accompany import register as register_accompany
 from tunesmith.cli_batch import register as register_batch
+from tunesmith.cli_hum import register as register_hum
 from tunesmith.cli_learn import register as register_learn
 from tunesmith.cli_provenance import register as register_provenance
 from tunesmith.cli_recommend import register as register_recommend
@@ -722,6 +723,7 @@ register_serve(app)  # serve (the web studio)
 register_learn(app, styles_app)  # learn, styles remove
 register_batch(app)  # batch analyze|master|mix|produce|hum
 register_provenance(app)  # verify, reproduce, credits, config
+register_hum(app)  # hum
 
 
 def main() -> None:
