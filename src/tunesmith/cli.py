@@ -395,14 +395,17 @@ def mix_cmd(
     finally:
         if tmpdir is not None:
             tmpdir.cleanup()
+    parameters = {"genre": genre, "reverb": reverb, "roles": overrides, "master": do_master, "target": target}
+    stems_in = [Path(s.file) for s in settings.stems]
+    write_recipe(output, "mix", parameters, inputs=stems_in)
     if settings_out is not None:
         settings.save(settings_out)
-    parameters = {"genre": genre, "reverb": reverb, "roles": overrides, "master": do_master, "target": target}
-    write_recipe(output, "mix", parameters, inputs=[Path(s.file) for s in settings.stems])
+        write_recipe(settings_out, "mix-settings", parameters, inputs=stems_in)
     if report is not None:
         from tunesmith.mix.report import write_mix_report_html
 
         write_mix_report_html(result, report)
+        write_recipe(report, "mix-report", parameters, inputs=[*stems_in, output])
     doc = result.to_dict()
     if mastered is not None:
         doc["master"] = mastered.to_dict()
@@ -719,11 +722,11 @@ def styles_show(
 
 register_accompany(app)  # accompany, midi-ports
 register_recommend(app)  # history, library, recommend, playlist, similar
-register_serve(app)  # serve (the web studio)
 register_learn(app, styles_app)  # learn, styles remove
 register_batch(app)  # batch analyze|master|mix|produce|hum
 register_provenance(app)  # verify, reproduce, credits, config
 register_hum(app)  # hum
+register_serve(app)  # serve (the web studio)
 
 
 def main() -> None:
