@@ -7,12 +7,17 @@ only replaced once the new one is complete.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from tunesmith.errors import UsageError
+from tunesmith.errors import TunesmithError, UsageError
+
+#: OS errors that can only be about the file being written (a disk full, a quota, a file-size
+#: limit, a read-only file system): reported as one line naming the output.
+_OUTPUT_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS})
 
 
 def check_not_input(output: str | os.PathLike[str], inputs: list[str | os.PathLike[str]]) -> None:
@@ -43,16 +48,21 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
         Final destination. Its parent folder is created if missing.
     """
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=f".part{target.suffix}", dir=target.parent)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=f".part{target.suffix}", dir=target.parent)
+    except OSError as exc:  # a read-only or full folder: say so about the output, not the temp name
+        raise TunesmithError(f"cannot write here ({exc.strerror or exc})", target) from None
     os.close(fd)
     tmp = Path(tmp_name)
     try:
         yield tmp
         os.chmod(tmp, 0o644)
         os.replace(tmp, target)
-    except BaseException:
+    except BaseException as exc:
         tmp.unlink(missing_ok=True)
+        if isinstance(exc, OSError) and exc.errno in _OUTPUT_ERRNOS:
+            raise TunesmithError(f"cannot write ({exc.strerror})", target) from None
         raise
 
 

@@ -12,6 +12,7 @@ the file; writers are atomic and never touch their input.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import struct
@@ -27,15 +28,24 @@ import soundfile as sf
 from tunesmith.atomic import atomic_path
 from tunesmith.audio.dither import Quantizer
 from tunesmith.audio.types import MAX_CHANNELS, MAX_SAMPLE_RATE_HZ, MIN_SAMPLE_RATE_HZ, Audio
-from tunesmith.errors import InputFileError, UsageError
+from tunesmith.errors import InputFileError, TunesmithError, UsageError
 
 #: Output encodings accepted by :func:`save`, as named on the command line.
 ENCODINGS = ("wav16", "wav24", "wav32f", "flac", "flac16", "mp3", "ogg", "aiff")
 
 _SUFFIX_DEFAULT = {".wav": "wav24", ".flac": "flac", ".mp3": "mp3", ".ogg": "ogg", ".aif": "aiff", ".aiff": "aiff"}
 
+#: Containers whose frame count libsndfile knows exactly on open (lossy formats only estimate it).
+_EXACT_LENGTH_FORMATS = frozenset({"WAV", "WAVEX", "RF64", "W64", "AIFF", "FLAC"})
+
 #: Frames per block when streaming a file.
 BLOCK_FRAMES = 1 << 17
+#: Most sample frames a byte of any codec can hold (FLAC packs a constant 65535-frame block
+#: into a few bytes); a header that declares more is damaged.
+MAX_FRAMES_PER_BYTE = 1 << 16
+#: Frames per file byte preallocated when reading (beyond it the array grows): covers PCM
+#: and lossy files at 88 kbit/s and up in one allocation.
+PREALLOCATE_FRAMES_PER_BYTE = 4
 
 
 @dataclass
@@ -153,6 +163,11 @@ class AudioReader:
         if self.info.frames <= 0:
             self.close()
             raise InputFileError("holds no audio (0 sample frames)", path)
+        if self.info.frames > size * MAX_FRAMES_PER_BYTE:  # a damaged header (no codec packs audio this tight)
+            self.close()
+            raise InputFileError(
+                f"damaged header: declares {self.info.frames} sample frames, more than {size} bytes can hold", path
+            )
         if head[:4] in (b"RIFF", b"RF64") and self._decoded is None:
             short = _wav_truncation(path, self.info)
             if short:
@@ -194,7 +209,10 @@ class AudioReader:
             If a block holds NaN or infinite samples, or the data cannot be decoded.
         """
         assert self._sf is not None, "use AudioReader as a context manager"
-        self._sf.seek(0)
+        try:
+            self._sf.seek(0)
+        except (sf.LibsndfileError, RuntimeError) as exc:
+            raise InputFileError(f"damaged audio data ({_one_line(str(exc))})", self.path) from None
         pos = 0
         while True:
             try:
@@ -202,6 +220,13 @@ class AudioReader:
             except (sf.LibsndfileError, RuntimeError) as exc:
                 raise InputFileError(f"damaged audio data ({_one_line(str(exc))})", self.path) from None
             if block.shape[0] == 0:
+                if pos < self.info.frames and self._decoded is None and self.info.format in _EXACT_LENGTH_FORMATS:
+                    # The header (checked against the file's size on open) promised more: the file
+                    # was cut short or replaced while we read it.
+                    raise InputFileError(
+                        f"ended after {pos} of {self.info.frames} sample frames (changed while being read?)",
+                        self.path,
+                    )
                 break
             if not np.isfinite(block).all():
                 bad = int(np.argmin(np.isfinite(block).all(axis=1)))
@@ -225,7 +250,12 @@ class AudioReader:
         """
         src_rate = self.info.sample_rate
         rate = src_rate if sample_rate is None else int(sample_rate)
-        capacity = -(-self.info.frames * rate // src_rate) + 64
+        # The header's frame count sizes the array, but no more than the bytes could plausibly
+        # decode to at ordinary compression: a damaged header then costs a regrowth, not a
+        # huge allocation (the array grows below when the header under-states the length).
+        size = (self._decoded or Path(self.path)).stat().st_size
+        frames = min(self.info.frames, max(BLOCK_FRAMES, PREALLOCATE_FRAMES_PER_BYTE * size))
+        capacity = -(-frames * rate // src_rate) + 64
         out = np.empty((capacity, self.info.channels), np.float32)
         stream = None
         if rate != src_rate:
@@ -252,8 +282,11 @@ class AudioReader:
     def read_segment(self, start: int, frames: int) -> np.ndarray:
         """``frames`` samples from frame ``start`` (fewer at the end of the file), ``float32``."""
         assert self._sf is not None, "use AudioReader as a context manager"
-        self._sf.seek(max(0, start))
-        return self._sf.read(frames, dtype="float32", always_2d=True)
+        try:
+            self._sf.seek(max(0, start))
+            return self._sf.read(frames, dtype="float32", always_2d=True)
+        except (sf.LibsndfileError, RuntimeError) as exc:
+            raise InputFileError(f"damaged audio data ({_one_line(str(exc))})", self.path) from None
 
 
 def _one_line(text: str) -> str:
@@ -394,17 +427,42 @@ class AudioWriter:
             raise
 
     def write(self, block: np.ndarray) -> None:
-        """Append a ``(frames, channels)`` float block (full scale 1.0)."""
-        if self.quantizer is not None:
-            self._sf.write(self.quantizer(block))
-        elif self.encoding == "wav32f":
-            self._sf.write(np.ascontiguousarray(block, dtype=np.float32))
-        else:  # integer PCM and lossy encoders: libsndfile would wrap values beyond full scale
-            self._sf.write(np.clip(block, -1.0, self._top, dtype=np.float32))
+        """Append a ``(frames, channels)`` float block (full scale 1.0).
+
+        Raises
+        ------
+        TunesmithError
+            The block could not be written (disk full, file size limit, I/O error); the caller's
+            ``with`` block then discards the temporary file.
+        """
+        try:
+            if self.quantizer is not None:
+                self._sf.write(self.quantizer(block))
+            elif self.encoding == "wav32f":
+                self._sf.write(np.ascontiguousarray(block, dtype=np.float32))
+            else:  # integer PCM and lossy encoders: libsndfile would wrap values beyond full scale
+                self._sf.write(np.clip(block, -1.0, self._top, dtype=np.float32))
+        except sf.LibsndfileError as exc:
+            raise TunesmithError(f"cannot write the audio ({self._system_error(exc)})", self.path) from None
+
+    def _system_error(self, exc: Exception) -> str:
+        """libsndfile's own account of a failed write ("No space left on device"), else the exception's."""
+        # soundfile's exception only says "System error."; the handle's error string carries the OS
+        # reason, which is what tells a user that the disk is full.
+        text = str(exc)
+        with contextlib.suppress(Exception):
+            text = sf._ffi.string(sf._snd.sf_strerror(self._sf._file)).decode(errors="replace")
+        return _one_line(text.removeprefix("System error :").strip(" .")) or "write failed"
 
     def close(self, error: BaseException | None = None) -> None:
         """Finish the file (or discard it when ``error`` is given)."""
-        self._sf.close()
+        try:
+            self._sf.close()  # flushes the encoder and the header: can fail on a full disk too
+        except sf.LibsndfileError as exc:
+            if error is None:
+                error = TunesmithError(f"cannot finish the audio file ({self._system_error(exc)})", self.path)
+                self._ctx.__exit__(type(error), error, None)
+                raise error from None
         if error is None:
             self._ctx.__exit__(None, None, None)
         else:

@@ -93,6 +93,8 @@ class MixSettings:
 
 def _number(d: dict[str, Any], key: str, path: str, lo: float = -math.inf, hi: float = math.inf) -> float:
     value = d.get(key)
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > 1e300:  # beyond any float
+        raise InputFileError(f"settings: {key!r} is out of range (a {len(str(abs(value)))}-digit number)", path)
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         raise InputFileError(f"settings: {key!r} must be a number, got {value!r}", path)
     if not lo <= value <= hi:
@@ -127,8 +129,18 @@ def load_settings(path: str | os.PathLike[str]) -> MixSettings:
             d = json.load(f)
     except FileNotFoundError:
         raise InputFileError("settings file not found", p) from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise InputFileError(f"not a settings JSON file ({' '.join(str(exc).split())[:120]})", p) from None
+    try:
+        return _from_dict(d, p)
+    except (AttributeError, TypeError, ValueError, OverflowError) as exc:
+        # A hand edit put the wrong kind of value somewhere the checks below do not name (a list
+        # where an object belongs, text where a number does): still one line about the file.
+        raise InputFileError(f"settings: malformed value ({' '.join(str(exc).split())[:120]})", p) from None
+
+
+def _from_dict(d: Any, p: str) -> MixSettings:
+    """The checked :class:`MixSettings` of a parsed settings document."""
     if not isinstance(d, dict) or not isinstance(d.get("stems"), list) or not isinstance(d.get("bus"), dict):
         raise InputFileError("settings: expected an object with 'stems' (list) and 'bus' (object)", p)
     if d.get("version") != SETTINGS_VERSION:
@@ -154,7 +166,10 @@ def load_settings(path: str | os.PathLike[str]) -> MixSettings:
         for point in s.get("automation") or []:
             if not (isinstance(point, (list, tuple)) and len(point) == 2):
                 raise InputFileError("settings: automation points are [seconds, dB] pairs", p)
-            automation.append((float(point[0]), float(point[1])))
+            seconds, db = float(point[0]), float(point[1])
+            if not (math.isfinite(seconds) and math.isfinite(db)):
+                raise InputFileError("settings: automation points must be finite numbers", p)
+            automation.append((seconds, db))
         stems.append(
             StemSettings(
                 file=s["file"],

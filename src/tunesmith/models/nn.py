@@ -17,24 +17,58 @@ import numpy as np
 from tunesmith.errors import InputFileError
 
 
-def load_weights(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
-    """Tensors of a ``.safetensors`` file as float32 numpy arrays (no torch needed)."""
+class Weights(dict):
+    """Tensors by name; asking for one the file lacks is an :class:`InputFileError` naming the file.
+
+    A weights file from another version, or one whose header was damaged into different names,
+    then fails with one line saying so instead of a ``KeyError`` deep inside a model's constructor.
+    """
+
+    def __init__(self, tensors: dict[str, np.ndarray], path: str | os.PathLike[str]) -> None:
+        super().__init__(tensors)
+        self.path = path
+
+    def __missing__(self, key: str) -> np.ndarray:
+        raise InputFileError(f"model weights lack tensor {key!r} (damaged, or from another version)", self.path)
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())[:160]
+
+
+def load_weights(path: str | os.PathLike[str]) -> Weights:
+    """Tensors of a ``.safetensors`` file as float32 numpy arrays (no torch needed).
+
+    Raises
+    ------
+    InputFileError
+        The file is missing, cut short, has a damaged header, or holds NaN/infinite weights.
+    """
     from safetensors import SafetensorError
     from safetensors.numpy import load_file
 
     try:
         tensors = load_file(str(path))
-    except (OSError, SafetensorError) as exc:
-        raise InputFileError(f"cannot read model weights: {exc}", path) from None
-    return {k: np.ascontiguousarray(v, dtype=np.float32) if v.dtype.kind == "f" else v for k, v in tensors.items()}
+    # A damaged header can also surface as a ValueError or TypeError from the numpy conversion.
+    except (OSError, SafetensorError, ValueError, TypeError) as exc:
+        raise InputFileError(f"cannot read model weights ({_one_line(exc)})", path) from None
+    out = {k: np.ascontiguousarray(v, dtype=np.float32) if v.dtype.kind == "f" else v for k, v in tensors.items()}
+    for name, value in out.items():
+        # Trained weights are finite; overwritten bytes (a bad sector, a partial copy) often are not.
+        if value.dtype.kind == "f" and not np.isfinite(value).all():
+            raise InputFileError(f"model weights are damaged: tensor {name!r} holds NaN or infinite values", path)
+    return Weights(out, path)
 
 
 def load_metadata(path: str | os.PathLike[str]) -> dict[str, str]:
     """The string metadata of a ``.safetensors`` file (the model's configuration lives there)."""
-    from safetensors import safe_open
+    from safetensors import SafetensorError, safe_open
 
-    with safe_open(str(path), "np") as f:
-        return dict(f.metadata() or {})
+    try:
+        with safe_open(str(path), "np") as f:
+            return dict(f.metadata() or {})
+    except (OSError, SafetensorError, ValueError, TypeError) as exc:
+        raise InputFileError(f"cannot read model weights ({_one_line(exc)})", path) from None
 
 
 def sigmoid(x: np.ndarray) -> np.ndarray:

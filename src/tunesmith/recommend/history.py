@@ -350,6 +350,8 @@ def iter_json_array(path: Path) -> Iterator[tuple[int, object]]:
                 if end >= len(buf) and not eof and more():
                     continue
                 break
+            except RecursionError:
+                raise InputFileError(f"JSON nested too deeply at character {consumed + pos}", path) from None
             except json.JSONDecodeError as exc:
                 if len(buf) - pos > MAX_RECORD_CHARS:
                     raise InputFileError(
@@ -398,7 +400,7 @@ def detect_format(path: Path) -> str:
         return "spotify"
     first = text.splitlines()[0]
     delimiter = "\t" if "\t" in first else ","
-    header = [h.strip().casefold() for h in next(csv.reader([first], delimiter=delimiter))]
+    header = _header_fields(first, delimiter, path)
     if _find_column(header, _LASTFM_TRACK) is not None and _find_column(header, _LASTFM_ARTIST) is not None:
         return "lastfm"
     if len(header) >= 3 and _find_column(header, _GENERIC_USER) is not None:
@@ -412,6 +414,14 @@ def detect_format(path: Path) -> str:
         "user,item,plays table with a header); use --format",
         path,
     )
+
+
+def _header_fields(line: str, delimiter: str, path: Path) -> list[str]:
+    """The first line's fields, trimmed and case-folded (a lone carriage return in it is an error)."""
+    try:
+        return [h.strip().casefold() for h in next(csv.reader([line], delimiter=delimiter), [])]
+    except csv.Error as exc:
+        raise InputFileError(f"unreadable first line ({exc})", path) from None
 
 
 def _is_number(text: str) -> bool:
@@ -437,14 +447,25 @@ def _find_column(header: list[str], names: tuple[str, ...]) -> int | None:
     return None
 
 
+#: 9999-12-31 23:59:59 UTC, the last second a calendar date can name, s.
+_LAST_TIMESTAMP = 253_402_300_799
+#: Longest single play accepted, ms (a year: anything longer is a damaged record).
+_LONGEST_PLAY_MS = 365 * 24 * 3600 * 1000
+
+
 def _parse_lastfm_time(text: str) -> int | None:
     """Seconds since the epoch (UTC) from the time formats Last.fm exports use, or None."""
     text = text.strip()
     if not text:
         return None
     if text.isdigit():
+        # Only ASCII digits are a number here ("²" is a digit to str.isdigit but not to int), and
+        # only up to the year 9999: a longer run of digits is not a time (and overflows SQLite).
+        if not text.isascii() or len(text) > 16:
+            return None
         value = int(text)
-        return value // 1000 if value > 10**11 else value  # milliseconds from some tools
+        value = value // 1000 if value > 10**11 else value  # milliseconds from some tools
+        return value if value <= _LAST_TIMESTAMP else None
     for fmt in ("%d %b %Y %H:%M", "%d %b %Y, %H:%M", "%d %B %Y %H:%M", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M"):
         try:
             return int(dt.datetime.strptime(text, fmt).replace(tzinfo=dt.UTC).timestamp())
@@ -534,7 +555,7 @@ def _spotify_rows(path: Path, user: str | None) -> Iterator[_Row | Exception]:
                 raise _BadRow("neither 'ts' nor 'endTime': not a Spotify play")
             if not isinstance(title, str) or not isinstance(artist, str):
                 raise _BadRow("no track or artist name")
-            if not isinstance(ms, (int, float)) or isinstance(ms, bool) or not math.isfinite(ms) or ms < 0:
+            if not isinstance(ms, (int, float)) or isinstance(ms, bool) or not 0 <= ms <= _LONGEST_PLAY_MS:
                 raise _BadRow("bad ms_played", repr(ms))
             if ms < MIN_PLAY_MS:
                 raise _SkipRow(f"played < {MIN_PLAY_MS // 1000} s")
@@ -553,7 +574,7 @@ def _generic_rows(path: Path, lines: _Lines, names: dict[str, str]) -> Iterator[
     except StopIteration:
         raise InputFileError("empty file: no listening history in it", path) from None
     delimiter = "\t" if "\t" in first else ","
-    header = [h.strip().casefold() for h in next(csv.reader([first], delimiter=delimiter))]
+    header = _header_fields(first, delimiter, path)
     u, i, p = (_find_column(header, n) for n in (_GENERIC_USER, _GENERIC_ITEM, _GENERIC_PLAYS))
     if (u is None or i is None or p is None) and len(header) == 3 and not _is_number(header[2]):
         u, i, p = 0, 1, 2  # unnamed columns: user, item, plays by position

@@ -246,6 +246,10 @@ def render(
                     elif r.frames > length:
                         f.truncate(length)
                 os.replace(r.path, out / name)
+        except sf.LibsndfileError as exc:  # FluidSynth stops silently on a full disk: its file is cut short
+            raise RenderError(
+                f"cannot write the stems ({' '.join(str(exc).split())}); is the disk full?", out
+            ) from None
         finally:
             for name in names:
                 (out / f".{name}.part.wav").unlink(missing_ok=True)

@@ -15,6 +15,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import mido
+from mido.midifiles.meta import KeySignatureError
 
 from tunesmith.atomic import atomic_path
 from tunesmith.errors import InputFileError
@@ -34,6 +35,7 @@ from tunesmith.score.types import (
 PPQ = 480
 DRUM_CHANNEL = 9
 MIN_BPM, MAX_BPM = 10.0, 1000.0
+MAX_DENOMINATOR = 128  # 1/128 notes: beyond any metre in use
 _SECTION_PREFIX = "section:"
 _SECTIONS_END = "tunesmith:sections-end"
 
@@ -53,7 +55,8 @@ def read_midi(path: str | os.PathLike[str]) -> Score:
         raise InputFileError("is a directory, not a MIDI file", p)
     try:
         mid = mido.MidiFile(str(p), clip=False)
-    except (OSError, EOFError, ValueError, KeyError, IndexError) as exc:
+    # mido raises its own KeySignatureError (not a ValueError) for an unknown key mode byte.
+    except (OSError, EOFError, ValueError, KeyError, IndexError, TypeError, KeySignatureError) as exc:
         raise InputFileError(f"not a readable MIDI file ({exc.__class__.__name__}: {str(exc)[:80]})", p) from None
     if mid.type == 2:
         raise InputFileError("type-2 MIDI (independent sequences) is not supported", p)
@@ -85,6 +88,11 @@ def read_midi(path: str | os.PathLike[str]) -> Score:
                     raise InputFileError(f"implausible tempo {bpm:.0f} BPM at beat {beat:g} (10-1000 BPM)", p)
                 tempos.append(TempoChange(beat, bpm))
             elif msg.type == "time_signature":
+                # 0/4 would make a bar zero beats long; 4/2^255 (the byte allows it) all but so.
+                if not (msg.numerator >= 1 and 1 <= msg.denominator <= MAX_DENOMINATOR):
+                    raise InputFileError(
+                        f"implausible time signature {msg.numerator}/{msg.denominator} at beat {beat:g}", p
+                    )
                 sigs.append(TimeSignature(beat, msg.numerator, msg.denominator))
             elif msg.type == "key_signature":
                 with contextlib.suppress(ValueError):

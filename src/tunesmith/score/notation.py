@@ -71,10 +71,15 @@ def read_score(path: str | os.PathLike[str]) -> Score:
         raise InputFileError("no such file", p)
     if p.is_dir():
         raise InputFileError("is a directory, not a score", p)
+    if suffix != ".mxl":  # (zipped: nothing to scan without unpacking; music21 meets it as it is)
+        _check_metres(p)
     import music21  # imported on use: it takes a second
 
     try:
-        parsed = music21.converter.parse(str(p), format="abc" if suffix == ".abc" else "musicxml")
+        # forceSource: music21 would otherwise keep a pickle of every file it reads in its shared
+        # scratch folder (/tmp/music21) and load it back next time — unbounded, and unpickling
+        # what another user can plant there.
+        parsed = music21.converter.parse(str(p), format="abc" if suffix == ".abc" else "musicxml", forceSource=True)
     except Exception as exc:  # music21 raises many unrelated types for malformed files
         message = " ".join(str(exc).split())[:100]
         raise InputFileError(
@@ -88,6 +93,30 @@ def read_score(path: str | os.PathLike[str]) -> Score:
     return from_music21(parsed, title=p.stem)
 
 
+#: Most beats in a bar accepted from a file. music21 builds a metre's accent pattern in time that
+#: grows with the cube of its beats: 64 take a quarter of a second, 412 took 40 s, 10 000 would
+#: never finish. No piece is written in more.
+MAX_METRE_BEATS = 64
+_ABC_METRE = re.compile(rb"(?:^|\[)[ \t]*M:([^\n\]]*?)/", re.MULTILINE)
+_XML_BEATS = re.compile(rb"<beats>([^<]*)</beats>")
+
+
+def _check_metres(path: Path) -> None:
+    """Refuse a file declaring a bar of more than :data:`MAX_METRE_BEATS` beats, before music21 sees it.
+
+    The beats are counted as music21 reads them: every digit kept, ``+`` adding groups (``2+3+2``).
+    """
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise InputFileError(f"cannot be read ({exc.strerror})", path) from None
+    for match in (*_ABC_METRE.finditer(data), *_XML_BEATS.finditer(data)):
+        groups = re.sub(rb"[^0-9+]", b"", match.group(1)).split(b"+")
+        beats = sum(int(g) for g in groups if g)
+        if beats > MAX_METRE_BEATS:
+            raise InputFileError(f"implausible metre: {beats} beats in a bar (at most {MAX_METRE_BEATS})", path)
+
+
 def from_music21(stream: object, title: str = "") -> Score:
     """Convert a music21 stream (Score or Part) into a :class:`Score`."""
     from music21 import chord as m21chord
@@ -97,9 +126,9 @@ def from_music21(stream: object, title: str = "") -> Score:
     assert isinstance(stream, m21stream.Stream)
     flat = stream.flatten()
     tempos = [
-        TempoChange(float(m.offset), float(m.getQuarterBPM()))
+        TempoChange(float(m.offset), bpm)
         for m in flat.getElementsByClass(tempo.MetronomeMark)
-        if m.getQuarterBPM()
+        if (bpm := _quarter_bpm(m)) is not None
     ]
     sigs = [
         TimeSignature(float(t.offset), t.numerator, t.denominator) for t in flat.getElementsByClass(meter.TimeSignature)
@@ -126,7 +155,9 @@ def from_music21(stream: object, title: str = "") -> Score:
             notes += [Note(start, length, int(p.midi), velocity) for p in pitches if 0 <= p.midi <= 127]
         instrument = part.getInstrument(returnDefault=True)
         program = instrument.midiProgram if instrument is not None and instrument.midiProgram is not None else 0
-        name = part.partName or (instrument.instrumentName if instrument else None) or f"part {index + 1}"
+        # A score whose parts are not in its part list comes back as a bare Score (no partName).
+        part_name = getattr(part, "partName", None)
+        name = part_name or (instrument.instrumentName if instrument else None) or f"part {index + 1}"
         tracks.append(Track(str(name), tuple(notes), int(program), role="melody" if index == 0 else "other"))
     chords = chord_spans(chord_marks, max([t.end for t in tracks] + [0.0]))
     return Score(
@@ -139,6 +170,15 @@ def from_music21(stream: object, title: str = "") -> Score:
     )
 
 
+def _quarter_bpm(mark: object) -> float | None:
+    """A metronome mark's tempo in quarter notes per minute, or None when it has none that works."""
+    try:
+        bpm = mark.getQuarterBPM()
+    except ZeroDivisionError:  # "Q:0/4=120": a beat that lasts no time
+        return None
+    return float(bpm) if bpm and 0 < bpm < float("inf") else None
+
+
 def _unique(changes: list) -> tuple:
     """Changes with duplicates removed: every part repeats the key, metre and tempo."""
     return tuple(dict.fromkeys(sorted(changes, key=lambda c: c.beat)))
@@ -146,7 +186,12 @@ def _unique(changes: list) -> tuple:
 
 def _chord_of(symbol: object) -> Chord | None:
     """Our :class:`Chord` for a music21 ChordSymbol: root, MusicXML kind and bass; the figure as fallback."""
-    root = symbol.root()
+    from music21.chord import ChordException
+
+    try:
+        root = symbol.root()
+    except ChordException:  # an empty symbol ("" in ABC) has no pitches and so no root
+        root = None
     kind = getattr(symbol, "chordKind", None)
     if root is not None and kind in _FROM_KIND:
         bass = symbol.bass()

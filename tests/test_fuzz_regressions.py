@@ -1,0 +1,311 @@
+"""Every crash the fuzzers and property tests found, kept as a test of what happens now instead.
+
+The inputs live in ``fuzz/corpus/<target>/regress_*`` (they also seed the fuzzers). Each test
+names the crash it guards against; ``docs/RELIABILITY.md`` lists them with their fixes.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from tunesmith.errors import InputFileError, TunesmithError
+
+CORPUS = Path(__file__).resolve().parents[1] / "fuzz" / "corpus"
+
+
+def one_line_naming(exc: BaseException, path: Path) -> str:
+    text = str(exc)
+    assert "\n" not in text and str(path) in text, text
+    return text
+
+
+def copy(tmp_path: Path, target: str, name: str, as_name: str | None = None) -> Path:
+    path = tmp_path / (as_name or name)
+    path.write_bytes((CORPUS / target / name).read_bytes())
+    return path
+
+
+# ---------------------------------------------------------------------------------------- MIDI
+def test_midi_key_signature_with_an_unknown_mode_byte(tmp_path: Path) -> None:
+    """mido raised its own KeySignatureError (not a ValueError) through read_midi."""
+    from tunesmith.score.midi import read_midi
+
+    path = copy(tmp_path, "midi", "regress_bad_key_mode.mid")
+    with pytest.raises(InputFileError, match="not a readable MIDI file") as caught:
+        read_midi(path)
+    assert "KeySignatureError" in one_line_naming(caught.value, path)
+
+
+def test_midi_time_signature_with_zero_beats(tmp_path: Path) -> None:
+    """A 0/x time signature made bars zero beats long: ZeroDivisionError in Score.bar_at (campaign find)."""
+    from tunesmith.score.midi import read_midi
+
+    path = copy(tmp_path, "midi", "regress_zero_numerator.mid")
+    with pytest.raises(InputFileError, match="implausible time signature 0/") as caught:
+        read_midi(path)
+    one_line_naming(caught.value, path)
+
+
+# --------------------------------------------------------------------------------------- audio
+def test_flac_whose_seek_fails(tmp_path: Path) -> None:
+    """A FLAC header claiming 16.7 M frames in 292 bytes: libsndfile's seek raised LibsndfileError
+    through ``blocks()`` (and reading first preallocated 134 MB for the claim)."""
+    from tunesmith.audio.io import load
+
+    path = copy(tmp_path, "audio_flac", "regress_seek_fails.flac")
+    with pytest.raises(InputFileError, match="damaged audio data") as caught:
+        load(path)
+    one_line_naming(caught.value, path)
+
+
+def test_flac_declaring_68_billion_frames(tmp_path: Path) -> None:
+    """STREAMINFO's 36-bit total of 2^36 - 1 frames: a 275 GB allocation (MemoryError) before the fix."""
+    from tunesmith.audio.io import load
+
+    path = tmp_path / "huge.flac"
+    sf.write(str(path), np.zeros((4000, 1), np.float32), 8000, format="FLAC", subtype="PCM_16")
+    data = bytearray(path.read_bytes())
+    packed = int.from_bytes(data[18:26], "big") | (2**36 - 1)  # sample rate, channels, bits, then the total
+    data[18:26] = packed.to_bytes(8, "big")
+    path.write_bytes(bytes(data))
+    with pytest.raises(InputFileError, match="damaged header: declares 68719476735 sample frames") as caught:
+        load(path)
+    one_line_naming(caught.value, path)
+
+
+def test_reader_does_not_trust_the_header_for_its_allocation(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A header overstating the length by less than the damage check costs a regrowth, not the claim."""
+    from tunesmith.audio import io
+
+    path = tmp_path / "short.wav"
+    sf.write(str(path), np.full((1000, 1), 0.25, np.float32), 8000, subtype="FLOAT")
+    allocations: list[int] = []
+    real_empty = np.empty
+
+    def spy(shape: object, *args: object, **kwargs: object) -> np.ndarray:
+        allocations.append(shape[0] if isinstance(shape, tuple) else int(shape))  # type: ignore[index, call-overload]
+        return real_empty(shape, *args, **kwargs)  # type: ignore[call-overload]
+
+    with io.AudioReader(path) as reader:
+        # As a damaged header of a format whose length is only an estimate (MP3) would claim.
+        reader.info.frames, reader.info.format = 10**9, "MP3"
+        monkeypatch.setattr(io.np, "empty", spy)
+        audio = reader.read()
+    assert audio.frames == 1000
+    assert max(allocations) < 2 * io.BLOCK_FRAMES
+
+
+def test_a_wav_that_ends_early_is_reported_not_silently_cut(tmp_path: Path) -> None:
+    from tunesmith.audio.io import AudioReader
+
+    path = tmp_path / "x.wav"
+    sf.write(str(path), np.zeros((4000, 2), np.float32), 8000, subtype="PCM_16")
+    with AudioReader(path) as reader:
+        reader.info.frames = 5000  # the file no longer holds what it did when opened
+        with pytest.raises(InputFileError, match="ended after 4000 of 5000 sample frames") as caught:
+            reader.read()
+    one_line_naming(caught.value, path)
+
+
+# ------------------------------------------------------------------------------ MusicXML, ABC
+def test_musicxml_part_missing_from_the_part_list(tmp_path: Path) -> None:
+    """music21 returns a bare Score (no parts) when a part's id is not in <part-list>: AttributeError partName."""
+    from tunesmith.score.notation import read_score
+
+    score = read_score(copy(tmp_path, "musicxml", "regress_nested_score.musicxml"))
+    assert score.tracks and score.tracks[0].name
+
+
+def test_abc_empty_chord_symbol(tmp_path: Path) -> None:
+    """``""`` in ABC is a chord symbol with no pitches: music21's ChordException from root()."""
+    from tunesmith.score.notation import read_score
+
+    score = read_score(copy(tmp_path, "abc", "regress_empty_chord_symbol.abc"))
+    assert score.tracks[0].notes
+    assert any(c.chord is None for c in score.chords) or score.chords
+
+
+def test_abc_tempo_with_a_zero_length_beat(tmp_path: Path) -> None:
+    """``Q:0/4=120``: music21's getQuarterBPM divided by zero inside from_music21 (campaign find)."""
+    from tunesmith.score.notation import read_score
+
+    score = read_score(copy(tmp_path, "abc", "regress_zero_tempo_referent.abc"))
+    assert score.tempos[0].bpm == 120.0  # the unusable mark is left out: the default tempo
+
+
+@pytest.mark.parametrize(
+    ("target", "name", "beats"),
+    [("abc", "regress_metre_412_beats.abc", 412), ("musicxml", "regress_metre_400_beats.musicxml", 400)],
+)
+def test_metre_with_hundreds_of_beats_is_refused_before_music21_hangs(
+    tmp_path: Path, target: str, name: str, beats: int
+) -> None:
+    """``M:41:|2/4`` (read as 412/4) took 40 s in music21's metre code (a campaign timeout); 10 000 never ends."""
+    import time
+
+    from tunesmith.score.notation import read_score
+
+    path = copy(tmp_path, target, name)
+    t0 = time.perf_counter()
+    with pytest.raises(InputFileError, match=f"implausible metre: {beats} beats in a bar") as caught:
+        read_score(path)
+    assert time.perf_counter() - t0 < 5.0
+    one_line_naming(caught.value, path)
+
+
+def test_reading_a_score_leaves_no_pickle_in_music21s_scratch_folder(tmp_path: Path) -> None:
+    """music21 cached a gzip pickle of every file read in /tmp/music21 (5 746 files, 53 MB after fuzzing)."""
+    from music21 import environment
+
+    from tunesmith.score.notation import read_score
+
+    scratch = Path(environment.Environment().getRootTempDir())
+    before = set(scratch.glob("m21-*.p.gz"))
+    read_score(copy(tmp_path, "abc", "reel.abc"))
+    assert set(scratch.glob("m21-*.p.gz")) == before
+
+
+# ------------------------------------------------------------------------------ listening history
+def test_history_carriage_return_inside_the_header(tmp_path: Path) -> None:
+    """csv.Error ("new-line character seen in unquoted field") escaped format detection."""
+    from tunesmith.recommend.history import import_history
+
+    path = copy(tmp_path, "history_csv", "regress_cr_in_header.tsv")
+    with pytest.raises(InputFileError, match="unreadable first line") as caught:
+        import_history(path, tmp_path / "h.sqlite")
+    one_line_naming(caught.value, path)
+
+
+def test_history_timestamps_sqlite_cannot_hold_are_bad_rows(tmp_path: Path) -> None:
+    """A 23-digit 'uts' overflowed SQLite's INTEGER; '²' passed str.isdigit() and broke int()."""
+    from tunesmith.recommend.history import import_history
+
+    path = copy(tmp_path, "history_csv", "regress_huge_timestamp.csv")
+    report = import_history(path, tmp_path / "h.sqlite")
+    assert (report.rows, report.added, report.bad) == (2, 0, {"unreadable time": 2})
+
+
+def test_history_spotify_play_of_1e300_ms_is_a_bad_row(tmp_path: Path) -> None:
+    from tunesmith.recommend.history import import_history
+
+    path = copy(tmp_path, "history_json", "regress_huge_ms_played.json")
+    report = import_history(path, tmp_path / "h.sqlite")
+    assert (report.rows, report.added, report.bad) == (1, 0, {"bad ms_played": 1})
+    with sqlite3.connect(tmp_path / "h.sqlite") as conn:
+        assert conn.execute("SELECT COUNT(*) FROM plays").fetchone()[0] == 0
+
+
+def test_history_json_nested_thousands_deep(tmp_path: Path) -> None:
+    """json's RecursionError escaped the streaming array reader."""
+    from tunesmith.recommend.history import import_history
+
+    path = copy(tmp_path, "history_json", "regress_deep_nesting.json")
+    with pytest.raises(InputFileError, match="nested too deeply") as caught:
+        import_history(path, tmp_path / "h.sqlite")
+    one_line_naming(caught.value, path)
+
+
+# ------------------------------------------------------------------------ mix settings, recipes
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("regress_eq_band_not_object.json", "settings: malformed value"),
+        ("regress_400_digit_number.json", "'target_lufs' is out of range (a 401-digit number)"),
+        ("regress_deep_nesting.json", "not a settings JSON file"),
+    ],
+)
+def test_mix_settings_with_values_of_the_wrong_kind(tmp_path: Path, name: str, message: str) -> None:
+    """AttributeError, OverflowError and RecursionError escaped load_settings."""
+    from tunesmith.mix.settings import load_settings
+
+    path = copy(tmp_path, "mix_settings", name)
+    with pytest.raises(InputFileError) as caught:
+        load_settings(path)
+    assert message in one_line_naming(caught.value, path)
+
+
+def test_mix_settings_automation_must_be_finite(tmp_path: Path) -> None:
+    from tunesmith.mix.settings import load_settings
+
+    doc = json.loads((CORPUS / "mix_settings" / "mix.json").read_text())
+    doc["stems"][0]["automation"] = [[0.0, 0.0], [float("inf"), -3.0]]
+    path = tmp_path / "mix.json"
+    path.write_text(json.dumps(doc))
+    with pytest.raises(InputFileError, match="automation points must be finite"):
+        load_settings(path)
+
+
+def test_recipe_nested_thousands_deep(tmp_path: Path) -> None:
+    from tunesmith.provenance.recipe import read_recipe
+
+    path = copy(tmp_path, "recipe", "regress_deep_nesting.recipe.json")
+    with pytest.raises(InputFileError, match="not a valid recipe") as caught:
+        read_recipe(path)
+    one_line_naming(caught.value, path)
+
+
+# ---------------------------------------------------------------------------------------- styles
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("regress_deep_nesting.toml", "nested too deeply"),
+        ("regress_program_inf.toml", "cannot convert float infinity to integer"),
+        ("regress_table_as_string.toml", "has no attribute"),
+    ],
+)
+def test_style_files_that_crashed_the_loader(tmp_path: Path, name: str, message: str) -> None:
+    """RecursionError (tomllib), OverflowError (program = inf), AttributeError (a table written as a string)."""
+    from tunesmith.compose.style import StyleError, load_style
+
+    path = copy(tmp_path, "style", name)
+    with pytest.raises(StyleError) as caught:
+        load_style(path)
+    assert message in one_line_naming(caught.value, path)
+
+
+# -------------------------------------------------------------------------------------- writing
+def test_audio_writer_reports_a_failed_write_in_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """libsndfile's failed write surfaced as 'internal error: LibsndfileError: System error.'."""
+    from tunesmith.audio.io import AudioWriter
+
+    out = tmp_path / "out.wav"
+
+    def full(self: sf.SoundFile, data: np.ndarray) -> None:
+        raise sf.LibsndfileError(2, prefix="")  # what soundfile raises when the OS refuses the write
+
+    writer = AudioWriter(out, 8000, 1)
+    monkeypatch.setattr(sf.SoundFile, "write", full)
+    with pytest.raises(TunesmithError, match="cannot write the audio") as caught, writer:
+        writer.write(np.zeros((100, 1), np.float32))
+    one_line_naming(caught.value, out)
+    assert list(tmp_path.iterdir()) == []
+
+
+# ------------------------------------------------------------------------------ batch manifests
+def test_batch_manifest_cell_over_the_csv_field_limit(tmp_path: Path) -> None:
+    """csv.Error ("field larger than field limit (131072)") escaped the manifest reader."""
+    from tunesmith.errors import UsageError
+    from tunesmith.pipeline.batch import read_items
+
+    path = tmp_path / "big.csv"
+    path.write_text('input,id\n"' + "a" * 140_000 + '",x\n')
+    with pytest.raises(UsageError, match="unreadable CSV") as caught:
+        read_items("master", path, tmp_path / "out")
+    one_line_naming(caught.value, path)
+
+
+def test_batch_manifest_nul_in_an_input_path(tmp_path: Path) -> None:
+    """pathlib's ValueError ("embedded null byte") escaped the manifest reader."""
+    from tunesmith.errors import UsageError
+    from tunesmith.pipeline.batch import read_items
+
+    path = copy(tmp_path, "batch_manifest", "regress_nul_in_input.csv")
+    with pytest.raises(UsageError, match="NUL") as caught:
+        read_items("master", path, tmp_path / "out")
+    one_line_naming(caught.value, path)
