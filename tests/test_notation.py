@@ -96,14 +96,17 @@ def test_composed_lead_sheets_read_back_note_for_note(tmp_path, style) -> None:
     text = path.read_text()
     assert "AI-generated" in text
     back = read_score(path)
-    grid = song.quantize(0.25).track("melody")
     expected = []
-    for n in grid.notes:  # one voice: a later onset cuts an earlier note
-        if expected and expected[-1][0] == n.start:
+    # One voice on the sixteenth grid, taken in the order the notes were played: where two land on
+    # the same sixteenth (a swung or triplet figure) the earlier one stays; a later onset cuts a note.
+    for n in sorted(song.track("melody").notes, key=lambda n: (n.start, -n.pitch)):
+        start = round(n.start * 4) / 4
+        end = max(start + 0.25, round(n.end * 4) / 4)
+        if expected and expected[-1][0] == start:
             continue
-        if expected and expected[-1][0] + expected[-1][1] > n.start:
-            expected[-1] = (expected[-1][0], n.start - expected[-1][0], expected[-1][2])
-        expected.append((n.start, n.duration, n.pitch))
+        if expected and expected[-1][0] + expected[-1][1] > start:
+            expected[-1] = (expected[-1][0], start - expected[-1][0], expected[-1][2])
+        expected.append((start, end - start, n.pitch))
     assert [(n.start, n.duration, n.pitch) for n in back.tracks[0].notes] == expected
     chords = [(c.start, c.chord) for c in song.chords if c.chord is not None and c.start < song.end - 1e-9]
     assert [(c.start, c.chord) for c in back.chords][: len(chords)] == chords
