@@ -161,6 +161,8 @@ def run_once(
     t0 = time.perf_counter()
     r0 = os.times()
     env = os.environ | {"OPENBLAS_NUM_THREADS": "1", "NUMBA_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
+    # music21 gives up on a score after this long (a one-line error), well inside the hang timeout.
+    env.setdefault("TUNESMITH_SCORE_READ_SECONDS", str(INPUT_TIMEOUT_S // 2))
     if not with_ffmpeg:
         # Inputs libsndfile refuses go to ffmpeg, a subprocess that costs ~0.2 s each and is not
         # ours to fuzz; without it on PATH the reader reports "not an audio file" at once.
@@ -205,7 +207,11 @@ def fuzz(
                 break
         elif not campaign:
             break
-    crashes = sorted(str(p) for p in artifacts.iterdir() if p.is_file())
+    # libFuzzer also saves "slow-unit-*" files (an input over 10 s that still finished): reported,
+    # not counted as crashes; crash-, timeout-, oom- and leak- files are.
+    found = sorted(p for p in artifacts.iterdir() if p.is_file())
+    crashes = [str(p) for p in found if not p.name.startswith("slow-unit-")]
+    slow = [str(p) for p in found if p.name.startswith("slow-unit-")]
     summary = {
         "target": name,
         "engine": engine,
@@ -217,6 +223,7 @@ def fuzz(
         "child_runs": total["runs"],
         "new_inputs": sum(1 for _ in scratch.iterdir()),
         "crashes": crashes,
+        "slow_units": slow,
         "log": str(log),
         "status": "crash" if status or crashes else "ok",
         "ffmpeg": with_ffmpeg,

@@ -159,6 +159,40 @@ def test_metre_with_hundreds_of_beats_is_refused_before_music21_hangs(
     one_line_naming(caught.value, path)
 
 
+def test_abc_note_of_hundreds_of_millions_of_units(tmp_path: Path) -> None:
+    """``d222222222``: music21 filled every bar the note spans, gigabytes in under a second (campaign OOM)."""
+    from tunesmith.score.notation import read_score
+
+    path = copy(tmp_path, "abc", "regress_note_of_222222222_units.abc")
+    with pytest.raises(InputFileError, match="implausible note length: 222222222 units") as caught:
+        read_score(path)
+    one_line_naming(caught.value, path)
+
+
+# A campaign timeout: irregular bars make music21 build a metre for each of hundreds of beats (cubic).
+SLOW_ABC = (
+    b"|2X:1\nT:See Reel\nM:4/4\nL81/kkkkkkkkkkkkkkkke Reel\nM:5/4\nL811/kkkkkkkkkkkkkkkkkkk" + b"\0" * 15 + b"k|k\n"
+)
+
+
+def test_music21_gets_a_time_limit_on_a_score(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import signal
+    import time
+
+    from tunesmith.score.notation import read_score
+
+    path = tmp_path / "slow.abc"
+    path.write_bytes(SLOW_ABC)
+    monkeypatch.setenv("TUNESMITH_SCORE_READ_SECONDS", "1.5")
+    outer = signal.setitimer(signal.ITIMER_REAL, 0)  # nothing of ours is pending; keep it that way
+    t0 = time.perf_counter()
+    with pytest.raises(InputFileError, match=r"music21 did not finish reading it in 1\.5 s") as caught:
+        read_score(path)
+    assert time.perf_counter() - t0 < 5.0
+    one_line_naming(caught.value, path)
+    assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0) and outer == (0.0, 0.0)
+
+
 def test_reading_a_score_leaves_no_pickle_in_music21s_scratch_folder(tmp_path: Path) -> None:
     """music21 cached a gzip pickle of every file read in /tmp/music21 (5 746 files, 53 MB after fuzzing)."""
     from music21 import environment

@@ -9,8 +9,13 @@ melody with chord symbols, key, metre and tempo — that MuseScore opens.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+import signal
+import threading
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from tunesmith.errors import InputFileError, UsageError
@@ -75,22 +80,75 @@ def read_score(path: str | os.PathLike[str]) -> Score:
         _check_metres(p)
     import music21  # imported on use: it takes a second
 
+    limit = read_time_limit_s()
     try:
-        # forceSource: music21 would otherwise keep a pickle of every file it reads in its shared
-        # scratch folder (/tmp/music21) and load it back next time — unbounded, and unpickling
-        # what another user can plant there.
-        parsed = music21.converter.parse(str(p), format="abc" if suffix == ".abc" else "musicxml", forceSource=True)
-    except Exception as exc:  # music21 raises many unrelated types for malformed files
-        message = " ".join(str(exc).split())[:100]
+        with _time_limit(limit):
+            try:
+                # forceSource: music21 would otherwise keep a pickle of every file it reads in its
+                # shared scratch folder (/tmp/music21) and load it back next time — unbounded, and
+                # unpickling what another user can plant there.
+                parsed = music21.converter.parse(
+                    str(p), format="abc" if suffix == ".abc" else "musicxml", forceSource=True
+                )
+            except Exception as exc:  # music21 raises many unrelated types for malformed files
+                message = " ".join(str(exc).split())[:100]
+                raise InputFileError(
+                    f"not a readable {suffix[1:].upper()} file ({exc.__class__.__name__}: {message})", p
+                ) from None
+            if isinstance(parsed, music21.stream.Opus):  # an ABC book: the first tune
+                scores = list(parsed.scores)
+                if not scores:
+                    raise InputFileError("holds no tunes", p)
+                parsed = scores[0]
+            return from_music21(parsed, title=p.stem)
+    except _TimeUp:
         raise InputFileError(
-            f"not a readable {suffix[1:].upper()} file ({exc.__class__.__name__}: {message})", p
+            f"music21 did not finish reading it in {limit:g} s (set TUNESMITH_SCORE_READ_SECONDS to allow more)", p
         ) from None
-    if isinstance(parsed, music21.stream.Opus):  # an ABC book: the first tune
-        scores = list(parsed.scores)
-        if not scores:
-            raise InputFileError("holds no tunes", p)
-        parsed = scores[0]
-    return from_music21(parsed, title=p.stem)
+
+
+#: Longest music21 may take over one file by default, s. Some small files send it into work that
+#: grows without bound (irregular bars make it build metres of hundreds of beats); a user's real
+#: scores read in seconds.
+READ_TIME_LIMIT_S = 120.0
+
+
+def read_time_limit_s() -> float:
+    """The time limit on reading one MusicXML/ABC file: ``$TUNESMITH_SCORE_READ_SECONDS`` or 120 s."""
+    try:
+        return max(0.1, float(os.environ.get("TUNESMITH_SCORE_READ_SECONDS", READ_TIME_LIMIT_S)))
+    except ValueError:
+        return READ_TIME_LIMIT_S
+
+
+class _TimeUp(BaseException):  # a BaseException, so no `except Exception` in music21 swallows it
+    """The time limit on reading a score ran out."""
+
+
+@contextlib.contextmanager
+def _time_limit(seconds: float) -> Iterator[None]:
+    """Raise :class:`_TimeUp` in the block after ``seconds`` (main thread only, where signals arrive).
+
+    An outer timer (a test runner's, say) is put back afterwards with the time it had left.
+    """
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "setitimer"):
+        yield
+        return
+
+    def expire(signum: int, frame: object) -> None:
+        raise _TimeUp
+
+    started = time.monotonic()
+    previous = signal.signal(signal.SIGALRM, expire)
+    outer_delay, outer_interval = signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+        if outer_delay:
+            left = max(outer_delay - (time.monotonic() - started), 1e-3)
+            signal.setitimer(signal.ITIMER_REAL, left, outer_interval)
 
 
 #: Most beats in a bar accepted from a file. music21 builds a metre's accent pattern in time that
@@ -101,8 +159,17 @@ _ABC_METRE = re.compile(rb"(?:^|\[)[ \t]*M:([^\n\]]*?)/", re.MULTILINE)
 _XML_BEATS = re.compile(rb"<beats>([^<]*)</beats>")
 
 
+#: Longest ABC note accepted, in multiples of the unit note length (``d999``); music21 fills every
+#: bar such a note spans (``d222222222`` asked for gigabytes).
+MAX_ABC_NOTE_UNITS = 999
+_ABC_FIELD_LINE = re.compile(rb"^\s*(?:[A-Za-z+]:|%)")
+_ABC_QUOTED = re.compile(rb'"[^"]*"')
+_ABC_NOTE_LENGTH = re.compile(rb"[A-Ga-gxyz][,']*(\d+)")
+
+
 def _check_metres(path: Path) -> None:
-    """Refuse a file declaring a bar of more than :data:`MAX_METRE_BEATS` beats, before music21 sees it.
+    """Refuse, before music21 sees it, a file declaring a bar of more than :data:`MAX_METRE_BEATS`
+    beats, or (ABC) a note longer than :data:`MAX_ABC_NOTE_UNITS` units.
 
     The beats are counted as music21 reads them: every digit kept, ``+`` adding groups (``2+3+2``).
     """
@@ -115,6 +182,15 @@ def _check_metres(path: Path) -> None:
         beats = sum(int(g) for g in groups if g)
         if beats > MAX_METRE_BEATS:
             raise InputFileError(f"implausible metre: {beats} beats in a bar (at most {MAX_METRE_BEATS})", path)
+    if path.suffix.lower() != ".abc":
+        return
+    for line in data.splitlines():
+        if _ABC_FIELD_LINE.match(line):  # header fields and comments hold titles, not notes
+            continue
+        for match in _ABC_NOTE_LENGTH.finditer(_ABC_QUOTED.sub(b"", line)):  # chord symbols left out
+            units = int(match.group(1))
+            if units > MAX_ABC_NOTE_UNITS:
+                raise InputFileError(f"implausible note length: {units} units (at most {MAX_ABC_NOTE_UNITS})", path)
 
 
 def from_music21(stream: object, title: str = "") -> Score:
