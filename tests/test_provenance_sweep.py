@@ -75,6 +75,7 @@ def studio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         ok("compose", "-o", "song", "--bars", "8", "--seed", "11", cwd=root)
         ok("produce", "-o", "prod", "--bars", "4", "--seed", "5", cwd=root)
         ok("harmonize", "tune.mid", "-o", "harm.mid", "--seed", "2", cwd=root)
+        ok("harmonize", "tune.mid", "-o", "chorale.mid", "--style", "chorale", cwd=root)  # a random seed
         ok("accompany", "tune.mid", "-o", "band.mid", cwd=root)
         ok("render", "tune.mid", "-o", "rendered", cwd=root)
         ok("mix", "stems", "-o", "mix.wav", cwd=root)
@@ -106,8 +107,8 @@ def test_every_output_is_labelled_and_verifies(studio: Path) -> None:
     unlabelled = {f for f in files if not (studio / (f + RECIPE_SUFFIX)).is_file()}
     assert unlabelled == UNLABELLED_REPORTS
     checked = [f for f in files if f not in unlabelled]
-    # compose 2, produce 12 (3 HTML reports), harmonize 2, accompany 1, render 1, mix 1, master 3 (+ hum's)
-    assert len(checked) - sum(f.startswith("hum/") for f in checked) == 22, checked
+    # compose 2, produce 12 (3 HTML reports), harmonize 4, accompany 1, render 1, mix 1, master 3 (+ hum's)
+    assert len(checked) - sum(f.startswith("hum/") for f in checked) == 24, checked
     if hum_available():
         assert {"hum/master.wav", "hum/melody.mid", "hum/song.mid"} <= set(checked)
     proc = tunesmith("verify", "--json", *checked, cwd=studio)
@@ -155,6 +156,7 @@ def test_one_flipped_sample_is_reported(studio: Path, tmp_path: Path) -> None:
         ("prod/master.wav", {"song.mid", "leadsheet.musicxml", "mix.wav", "master.wav", "master.mp3"}),
         ("master.wav", {"master.wav"}),
         ("mix.wav", {"mix.wav"}),
+        ("chorale.mid", {"chorale.mid", "chorale.musicxml"}),  # run without --seed: the recorded one replays
     ],
 )
 def test_reproduce_is_bit_identical(studio: Path, tmp_path: Path, recipe: str, expect: set[str]) -> None:

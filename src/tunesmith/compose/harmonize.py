@@ -51,6 +51,8 @@ class Harmonization:
     chords: list[ChordSymbol]
     melody_track: str
     models: list[dict[str, str]] = field(default_factory=list)
+    seed: int = 0
+    chords_only: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready summary."""
@@ -68,6 +70,7 @@ class Harmonization:
             ],
             "tracks": [{"name": t.name, "role": t.role, "notes": len(t.notes)} for t in self.score.tracks],
             "models": self.models,
+            "seed": self.seed,
         }
 
 
@@ -232,7 +235,7 @@ def harmonize_score(
         sections=tuple(sections),
         title=f"{source.title or Path(path).stem} (harmonized, {sty.name})",
     )
-    return Harmonization(score, the_key, sty.name, symbols, track.name, style_model_ids(sty))
+    return Harmonization(score, the_key, sty.name, symbols, track.name, style_model_ids(sty), seed, chords_only)
 
 
 def _chorale_tracks(
@@ -281,9 +284,17 @@ def write_harmonization(
     )
     write_midi(result.score, midi, label=label)
     write_musicxml(result.score, xml)
-    params = {"style": result.style, "key": result.key.short(), "source": str(source)}
+    params = {
+        "style": result.style,
+        "key": result.key.short(),
+        "chords_only": result.chords_only,
+        "source": str(source),
+    }
+    # The seed is recorded (it may have been drawn at random) so `tunesmith reproduce` can replay it.
     recipes = [
-        write_recipe(p, "harmonize", params, models=result.models, argv=argv, ai_generated=True, inputs=[source])
+        write_recipe(
+            p, "harmonize", params, seed=result.seed, models=result.models, argv=argv, ai_generated=True, inputs=[source]
+        )
         for p in (midi, xml)
     ]
     return {"midi": midi, "musicxml": xml, "recipes": recipes}
