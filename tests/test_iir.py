@@ -98,3 +98,29 @@ def test_silence_after_sound_leaves_no_subnormal_floats(rng: np.random.Generator
     zi = np.zeros((1, 2))
     mono = sosfilt_state(sos[:1], x[:, 0], zi)
     assert np.all(mono[-rate:] == 0.0) and np.all(zi == 0.0)
+
+
+@pytest.mark.parametrize("channels", [1, 2, 3])
+def test_fused_k_energy_matches_filtering_then_summing(channels: int) -> None:
+    from tunesmith.audio.iir import k_energy_segments, sosfilt_state
+    from tunesmith.audio.meter import k_weighting_sos
+
+    sos = k_weighting_sos(44_100)
+    rng = np.random.default_rng(channels)
+    x = (0.3 * rng.standard_normal((30_000, channels))).astype(np.float32)
+    x[10_000:12_000] = 0.0  # a silence: the state must not stall in subnormals
+    cuts = np.arange(441, len(x), 441)
+    stats = np.zeros((3, channels))
+    zi = np.zeros((2, channels, 2))
+    # Two blocks with the state carried give the one-pass result.
+    first = k_energy_segments(sos, x[:13_000], zi, cuts[cuts <= 13_000], stats)
+    second = k_energy_segments(sos, x[13_000:], zi, cuts[cuts > 13_000] - 13_000, stats)
+    joined = np.concatenate((first[:-1], first[-1:] + second[:1], second[1:]))
+    for c in range(channels):
+        y = sosfilt_state(sos, np.ascontiguousarray(x[:, c]), np.zeros((2, 2)))
+        expected = np.add.reduceat(np.square(y, dtype=np.float64), np.concatenate(([0], cuts)))
+        # float64 between the sections here, float32 there: equal to float32 precision
+        np.testing.assert_allclose(joined[:, c], expected, rtol=1e-6, atol=1e-9 * expected.max())
+        assert stats[0, c] == np.abs(x[:, c]).max()
+        assert stats[1, c] == pytest.approx(float(np.dot(x[:, c].astype(np.float64), x[:, c])), rel=1e-12)
+        assert stats[2, c] == pytest.approx(float(x[:, c].sum(dtype=np.float64)), rel=1e-9, abs=1e-9)

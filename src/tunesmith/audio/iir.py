@@ -99,6 +99,117 @@ def _cascade(sos, x, zi):  # pragma: no cover - compiled
             zi[s, c, 0], zi[s, c, 1] = p1, p2
 
 
+@numba.njit(
+    "void(float64[:, ::1], float32[:, ::1], float64[:, :, ::1], int64[::1], float64[:, ::1], float64[:, ::1])",
+    nogil=True,
+    cache=True,
+)
+def _k_energy(sos, x, zi, cuts, energies, stats):  # pragma: no cover - compiled
+    # Two sections (the K filter), both fused per sample in float64, channels in pairs so
+    # the CPU has two independent recursions in flight; the power of each output (rounded
+    # to float32, as the section-by-section path stores it) is summed per segment, and the
+    # raw samples' peak, sum of squares and sum are taken in the same single pass over memory.
+    frames, channels = x.shape
+    b0, b1, b2, a1, a2 = sos[0, 0], sos[0, 1], sos[0, 2], sos[0, 4], sos[0, 5]
+    c0, c1, c2, d1, d2 = sos[1, 0], sos[1, 1], sos[1, 2], sos[1, 4], sos[1, 5]
+    n_cuts = len(cuts)
+    for c in range(0, channels, 2):
+        pair = c + 1 < channels
+        e = c + 1 if pair else c  # an odd last channel runs beside a copy of itself
+        p1, p2, r1, r2 = zi[0, c, 0], zi[0, c, 1], zi[1, c, 0], zi[1, c, 1]
+        q1, q2, t1, t2 = zi[0, e, 0], zi[0, e, 1], zi[1, e, 0], zi[1, e, 1]
+        acc_u = 0.0
+        acc_v = 0.0
+        peak_u, sq_u, sum_u = stats[0, c], stats[1, c], stats[2, c]
+        peak_v, sq_v, sum_v = stats[0, e], stats[1, e], stats[2, e]
+        seg = 0
+        next_cut = cuts[0] if n_cuts else frames + 1
+        for i0 in range(0, frames, _FLUSH_EVERY):
+            for i in range(i0, min(frames, i0 + _FLUSH_EVERY)):
+                if i == next_cut:
+                    energies[seg, c] += acc_u
+                    energies[seg, e] += acc_v if pair else 0.0
+                    acc_u = 0.0
+                    acc_v = 0.0
+                    seg += 1
+                    next_cut = cuts[seg] if seg < n_cuts else frames + 1
+                u = np.float64(x[i, c])
+                v = np.float64(x[i, e])
+                peak_u = max(peak_u, abs(u))
+                peak_v = max(peak_v, abs(v))
+                sq_u += u * u
+                sq_v += v * v
+                sum_u += u
+                sum_v += v
+                yu = b0 * u + p1
+                yv = b0 * v + q1
+                p1 = b1 * u - a1 * yu + p2
+                q1 = b1 * v - a1 * yv + q2
+                p2 = b2 * u - a2 * yu
+                q2 = b2 * v - a2 * yv
+                wu = c0 * yu + r1
+                wv = c0 * yv + t1
+                r1 = c1 * yu - d1 * wu + r2
+                t1 = c1 * yv - d1 * wv + t2
+                r2 = c2 * yu - d2 * wu
+                t2 = c2 * yv - d2 * wv
+                fu = np.float64(np.float32(wu))
+                fv = np.float64(np.float32(wv))
+                acc_u += fu * fu
+                acc_v += fv * fv
+            if abs(p1) + abs(p2) + abs(r1) + abs(r2) < _TINY:
+                p1, p2, r1, r2 = 0.0, 0.0, 0.0, 0.0
+            if abs(q1) + abs(q2) + abs(t1) + abs(t2) < _TINY:
+                q1, q2, t1, t2 = 0.0, 0.0, 0.0, 0.0
+        energies[seg, c] += acc_u
+        zi[0, c, 0], zi[0, c, 1], zi[1, c, 0], zi[1, c, 1] = p1, p2, r1, r2
+        stats[0, c], stats[1, c], stats[2, c] = peak_u, sq_u, sum_u
+        if pair:
+            energies[seg, e] += acc_v
+            zi[0, e, 0], zi[0, e, 1], zi[1, e, 0], zi[1, e, 1] = q1, q2, t1, t2
+            stats[0, e], stats[1, e], stats[2, e] = peak_v, sq_v, sum_v
+
+
+def k_energy_segments(
+    sos: np.ndarray, x: np.ndarray, zi: np.ndarray, cuts: np.ndarray, stats: np.ndarray | None = None
+) -> np.ndarray:
+    """K-weighted power of a ``(frames, channels)`` block summed per segment, in one pass.
+
+    The block is filtered through the two sections of ``sos`` (the K filter) with the state
+    ``zi`` (``(2, channels, 2)`` float64, updated in place, so consecutive blocks give the
+    one-pass result), and the squared output is summed between the offsets ``cuts``.
+
+    Parameters
+    ----------
+    sos : numpy.ndarray
+        ``(2, 6)`` second-order sections.
+    x : numpy.ndarray
+        ``(frames, channels)`` float32 samples (full scale 1.0); not modified.
+    zi : numpy.ndarray
+        Filter state, ``(2, channels, 2)`` float64; updated.
+    cuts : numpy.ndarray
+        Ascending sample offsets in ``[1, frames]`` where a new segment starts (an offset equal
+        to ``frames`` starts a segment that stays empty).
+    stats : numpy.ndarray, optional
+        ``(3, channels)`` float64 accumulators, updated: largest ``|x|``, sum of ``x²``, sum of ``x``.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(len(cuts) + 1, channels)`` float64: the power summed over each segment (samples²).
+    """
+    if sos.shape[0] != 2:
+        raise ValueError("k_energy_segments takes exactly two second-order sections")
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    energies = np.zeros((len(cuts) + 1, x.shape[1]))
+    if stats is None:
+        stats = np.zeros((3, x.shape[1]))
+    _k_energy(
+        np.ascontiguousarray(sos, dtype=np.float64), x, zi, np.ascontiguousarray(cuts, dtype=np.int64), energies, stats
+    )
+    return energies
+
+
 def sosfilt_block(sos: np.ndarray, x: np.ndarray, zi: np.ndarray) -> np.ndarray:
     """Filter a block of ``(frames, channels)`` float32 samples in place, carrying ``zi`` between blocks.
 

@@ -35,7 +35,7 @@ import numba
 import numpy as np
 import soxr
 
-from tunesmith.audio.iir import sosfilt_state
+from tunesmith.audio.iir import k_energy_segments, sosfilt_state
 from tunesmith.audio.types import Audio
 
 #: LUFS offset in BS.1770: L = -0.691 + 10 log10(sum G z).
@@ -417,6 +417,7 @@ class LoudnessMeter:
         )
         self._sos = k_weighting_sos(self.k_rate)
         self._zi = np.zeros((self.channels, self._sos.shape[0], 2))
+        self._zk = np.zeros((self._sos.shape[0], self.channels, 2))  # the same state, laid out for the fused pass
         self._tp = TruePeakDetector(self.sample_rate, self.channels) if true_peak else None
         self._peak = np.zeros(self.channels)
         self._sum_sq = np.zeros(self.channels)
@@ -477,6 +478,9 @@ class LoudnessMeter:
             raise ValueError(f"expected {self.channels} channels, got {x.shape[1]}")
         if x.shape[0] == 0:
             return
+        if self._upsampler is None and self._sos.shape[0] == 2:
+            self._process_fused(x)
+            return
         xk = x if self._upsampler is None else self._upsampler.resample_chunk(x)
         cuts = self._cuts(len(xk))
 
@@ -495,6 +499,33 @@ class LoudnessMeter:
             self._peak[c] = max(self._peak[c], peak)
             self._sum_sq[c] += sq
             self._sum[c] += total
+        self._frames += x.shape[0]
+
+    def _process_fused(self, x: np.ndarray) -> None:
+        """:meth:`process` at the K rate: one compiled pass for the loudness path and the
+        sample statistics of every channel, while the true-peak scans run in the pool."""
+        x = np.ascontiguousarray(x)
+        cuts = self._cuts(len(x))
+        pending = []
+        if self._tp is not None:
+            tp = self._tp
+
+            def scan(c: int) -> None:
+                tp.process_channel(c, np.ascontiguousarray(x[:, c]))
+
+            if self._pool is not None:
+                pending = [self._pool.submit(scan, c) for c in range(self.channels)]
+            else:
+                for c in range(self.channels):
+                    scan(c)
+        stats = np.zeros((3, self.channels))
+        energies = k_energy_segments(self._sos, x, self._zk, cuts, stats)
+        for f in pending:
+            f.result()
+        self._store(energies, cuts, len(x))
+        self._peak = np.maximum(self._peak, stats[0])
+        self._sum_sq += stats[1]
+        self._sum += stats[2]
         self._frames += x.shape[0]
 
     def _finish(self) -> None:

@@ -61,19 +61,23 @@ def true_peak_envelope(x: np.ndarray, sample_rate: int) -> np.ndarray:
     taps = rows.shape[1]
     frames, channels = x.shape
     env = np.zeros(frames, np.float32)
-    for s0 in range(0, frames, _BLOCK):
-        s1 = min(frames, s0 + _BLOCK)
+
+    def channel_peaks(s0: int, s1: int, c: int) -> np.ndarray:
         # Interval (a, a + 1) comes from window n = a - delay; intervals a = s0-1 .. s1-1 are needed.
         lo, hi = s0 - 1 - delay, s1 - 1 - delay + taps  # sample range the windows read
-        for c in range(channels):
-            seg = np.zeros(hi - lo, np.float32)
-            src_lo, src_hi = max(lo, 0), min(hi, frames)
-            if src_lo < src_hi:
-                seg[src_lo - lo : src_hi - lo] = x[src_lo:src_hi, c]
-            between = np.empty(s1 - s0 + 1, np.float32)  # interval a = s0 - 1 + i
-            interpolated_peaks(seg, rows, 0, between)  # window n covers the interval after n + delay
-            peak = np.maximum(np.maximum(between[:-1], between[1:]), np.abs(x[s0:s1, c]))
-            np.maximum(env[s0:s1], peak, out=env[s0:s1])
+        seg = np.zeros(hi - lo, np.float32)
+        src_lo, src_hi = max(lo, 0), min(hi, frames)
+        if src_lo < src_hi:
+            seg[src_lo - lo : src_hi - lo] = x[src_lo:src_hi, c]
+        between = np.empty(s1 - s0 + 1, np.float32)  # interval a = s0 - 1 + i
+        interpolated_peaks(seg, rows, 0, between)  # window n covers the interval after n + delay (GIL released)
+        return np.maximum(np.maximum(between[:-1], between[1:]), np.abs(x[s0:s1, c]))
+
+    with ThreadPoolExecutor(max(1, min(channels, os.cpu_count() or 1))) as pool:
+        for s0 in range(0, frames, _BLOCK):
+            s1 = min(frames, s0 + _BLOCK)
+            for peak in pool.map(lambda c, s0=s0, s1=s1: channel_peaks(s0, s1, c), range(channels)):
+                np.maximum(env[s0:s1], peak, out=env[s0:s1])
     return env
 
 
@@ -258,20 +262,14 @@ class LoudnessSolver:
         n_groups = frames // g
         sos = k_weighting_sos(sample_rate)
         weights = channel_weights(channels)
-        energy = np.zeros((channels, n_groups))
-
-        def k_energy(c: int) -> None:
-            # float32 filtering halves the memory traffic; this is an estimate anyway.
-            zi = np.zeros((sos.shape[0], 2))
-            for s0 in range(0, n_groups * g, _BLOCK):
-                s1 = min(n_groups * g, s0 + _BLOCK)
-                y = iir.sosfilt_state(sos, x[s0:s1, c], zi)
-                power = np.square(y, dtype=np.float64)
-                energy[c, s0 // g : s1 // g] = np.add.reduceat(power, np.arange(0, len(power), g))
-
-        with ThreadPoolExecutor(max(1, min(channels, os.cpu_count() or 1))) as pool:
-            list(pool.map(k_energy, range(channels)))
-        self.energy = weights @ energy
+        energy = np.zeros((n_groups, channels))
+        zi = np.zeros((sos.shape[0], channels, 2))
+        # One compiled pass per block: K filter and the power summed per group of 16 samples.
+        for s0 in range(0, n_groups * g, _BLOCK):
+            s1 = min(n_groups * g, s0 + _BLOCK)
+            cuts = np.arange(g, s1 - s0, g)
+            energy[s0 // g : s1 // g] = iir.k_energy_segments(sos, x[s0:s1], zi, cuts)
+        self.energy = energy @ weights
         # reduceat, not reshape(...).max(axis=1): numpy is slow at reducing many short rows.
         self.envelope = np.maximum.reduceat(envelope[: n_groups * g], np.arange(0, n_groups * g, g))
         self.gate = max(1, round(0.4 * sample_rate / g))
