@@ -14,8 +14,10 @@ One streaming meter measures, in a single pass over the audio:
   to 0.8 of Nyquist (libebur128 uses 49 taps);
 * sample peak, RMS, crest factor, PLR, DC offset.
 
-Design notes (why it is fast). K-weighting is two biquads run by a compiled
-kernel (``tunesmith.audio.iir.sosfilt_state``) per channel in threads (it releases the GIL). Loudness needs only
+Design notes (why it is fast). K-weighting is two biquads run, for all channels at once, by
+one compiled pass (``tunesmith.audio.iir.k_energy_segments``, GIL released) that also sums the
+filtered power per 5 ms sub-block and takes the sample peak, sum of squares and sum on the way;
+the true-peak scans run in threads beside it. Loudness needs only
 energy sums over 5 ms sub-blocks, from which every 400 ms / 3 s window is a
 difference of cumulative sums. True peak runs the polyphase interpolator in a
 small compiled (numba, GIL-free) loop, loudest blocks first, and skips blocks
@@ -341,8 +343,8 @@ class TruePeakDetector:
         ext = np.concatenate((self._history[c], xc))
         # Block b yields the outputs for input samples [b*B, (b+1)*B) and reads
         # ext[b*B : (b+1)*B + taps - 1]; the peak of that span bounds its output.
-        nblk = -(-len(xc) // _TP_BLOCK)
-        blk_peak = np.pad(ax, (0, nblk * _TP_BLOCK - len(xc))).reshape(nblk, _TP_BLOCK).max(axis=1)
+        # reduceat, not a padded reshape(...).max(axis=1): no copy, and numpy is slow at many short rows.
+        blk_peak = np.maximum.reduceat(ax, np.arange(0, len(xc), _TP_BLOCK))
         prev = np.concatenate(([self._history_peak[c]], blk_peak[:-1]))
         self._peaks[c] = self._scan(ext, np.maximum(blk_peak, prev), self._peaks[c])
         self._history[c] = ext[-(taps - 1) :]
