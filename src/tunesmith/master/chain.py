@@ -169,17 +169,30 @@ def _analyse_blocks(blocks: Any, sample_rate: int, channels: int, true_peak: boo
     meter = LoudnessMeter(sample_rate, channels, true_peak=true_peak)
     mid_acc = SpectrumAccumulator(sample_rate)
     side_acc = SpectrumAccumulator(sample_rate) if channels >= 2 else None
+
+    def spectra(block: np.ndarray) -> None:
+        if side_acc is not None:
+            mid, side = _mid_side(block)
+            mid_acc.push(mid)
+            side_acc.push(side)
+        else:
+            mid_acc.push(block[:, 0])
+
+    # The spectra of a block are taken in a second thread while the meter reads it (both
+    # release the GIL in their compiled parts); blocks still reach each in order.
+    pool = ThreadPoolExecutor(1)
     try:
+        pending = None
         for block in blocks:
+            if pending is not None:
+                pending.result()
+            pending = pool.submit(spectra, block)
             meter.process(block)
-            if side_acc is not None:
-                mid, side = _mid_side(block)
-                mid_acc.push(mid)
-                side_acc.push(side)
-            else:
-                mid_acc.push(block[:, 0])
+        if pending is not None:
+            pending.result()
         loudness = meter.result()
     finally:
+        pool.shutdown()
         meter.close()
     mid_freqs, mid_power = mid_acc.result()
     side_db = tonal.band_levels_db(*side_acc.result()) if side_acc is not None else None
