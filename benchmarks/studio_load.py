@@ -6,17 +6,21 @@ What it does (a fixed amount of work; it stops by itself):
    ``/api/health``; notes the server's resident memory (the baseline) after a warm-up job;
 2. ``--clients`` (50) clients at once each upload a short WAV of their own (a sine at a frequency
    no other client uses, so outputs can be told apart), start a master job on it, follow it to the
-   end and download ``master.wav``;
+   end (its status every 0.25 s), fetch the full job (result and files) once, as a page does, and
+   download ``master.wav``;
 3. meanwhile ``--watchers`` (200) connections at once follow those jobs: half by server-sent
    events (``/api/jobs/{id}/events`` until ``event: end``, as the pages do), half by polling
-   ``/api/jobs/{id}`` every 0.5 s (as the jobs page does while a job runs; at most ``--polls``
-   each), timing every status call;
+   ``/api/jobs/{id}/status`` every 0.5 s (what a page polls when it cannot stream; at most
+   ``--polls`` each), timing every status call; each SSE event's delay is measured from the
+   moment the change happened (the status's ``updated`` time: the worker's progress report, or
+   the server's state change) to its arrival;
 4. when everything has finished, waits for the server to settle and reads its memory again.
 
 Checks: every job ends ``done`` (none lost), each client's job names its own upload, and the
 master each client downloads peaks at its own frequency (none mixed up); status-call latency
-p50/p95/p99 (target: p95 ≤ 50 ms); server memory before, at peak and after (target: back to the
-baseline within 10 % + 20 MB). Prints a table and writes ``benchmarks/results/studio_load.json``.
+p50/p95/p99 (target: p95 ≤ 50 ms; the clients' own status calls are timed too); the full-job
+call; the SSE delay; server memory before, at peak and after (target: back to the baseline
+within 10 % + 20 MB). Prints a table and writes ``benchmarks/results/studio_load.json``.
 
 Usage::
 
@@ -112,6 +116,9 @@ class Tally:
     """What the clients and watchers saw."""
 
     status_ms: list[float] = field(default_factory=list)
+    client_status_ms: list[float] = field(default_factory=list)
+    full_ms: list[float] = field(default_factory=list)
+    sse_delay_ms: list[float] = field(default_factory=list)
     upload_ms: list[float] = field(default_factory=list)
     submit_ms: list[float] = field(default_factory=list)
     job_s: list[float] = field(default_factory=list)
@@ -146,13 +153,24 @@ async def client(
     await jobs.put(job_id)
     started = time.perf_counter()
     state = "queued"
-    while state not in ("done", "failed", "cancelled"):
-        await asyncio.sleep(0.25)
-        r = await http.get(f"/api/jobs/{job_id}")
-        tally.requests += 1
-        doc = r.json()
-        state = doc["state"]
+    host, port = str(http.base_url).removeprefix("http://").rstrip("/").rsplit(":", 1)
+    conn = KeepAlive(host, int(port))
+    try:
+        while state not in ("done", "failed", "cancelled"):
+            await asyncio.sleep(0.25)
+            t0 = time.perf_counter()
+            _, body = await conn.get(f"/api/jobs/{job_id}/status")
+            tally.client_status_ms.append(1000 * (time.perf_counter() - t0))
+            tally.requests += 1
+            state = json.loads(body)["state"]
+    finally:
+        await conn.close()
     tally.job_s.append(time.perf_counter() - started)
+    t0 = time.perf_counter()
+    r = await http.get(f"/api/jobs/{job_id}")  # the full job, once, as a page fetches it at the end
+    tally.full_ms.append(1000 * (time.perf_counter() - t0))
+    tally.requests += 1
+    doc = r.json()
     if state != "done":
         tally.lost.append(f"{name}: job {job_id} ended {state}: {doc.get('error')}")
         return
@@ -174,37 +192,81 @@ async def sse_watcher(http: httpx.AsyncClient, job_id: str, tally: Tally) -> Non
     async with http.stream("GET", f"/api/jobs/{job_id}/events", timeout=None) as r:
         tally.requests += 1
         event = None
+        first = True  # the first event is the state at connecting (maybe long unchanged): no delay to time
         async for line in r.aiter_lines():
             if line.startswith("event:"):
                 event = line.split(":", 1)[1].strip()
             elif line.startswith("data:"):
                 tally.sse_events += 1
+                if event is None:
+                    updated = json.loads(line[5:]).get("updated")
+                    if updated is not None and not first:  # same machine, same clock
+                        tally.sse_delay_ms.append(1000 * (time.time() - updated))
+                    first = False
                 if event == "end":
                     tally.sse_streams_completed += 1
                     return
                 event = None
 
 
-async def poller(http: httpx.AsyncClient, job_id: str, polls: int, interval: float, tally: Tally) -> None:
+class KeepAlive:
+    """One keep-alive HTTP/1.1 connection for GETs answered with a Content-Length body.
+
+    What a browser tab polling the studio holds. Written on asyncio streams because the load
+    client shares the cores with the server: httpx spends about 1 ms of CPU per call, and a
+    starved client would time its own waiting as the server's latency.
+    """
+
+    def __init__(self, host: str, port: int) -> None:
+        self.host, self.port = host, port
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def get(self, path: str) -> tuple[int, bytes]:
+        """``GET path``: the status code and the body."""
+        if self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+        assert self.reader is not None
+        head = f"GET {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\nX-Tunesmith: 1\r\n\r\n"
+        self.writer.write(head.encode())
+        lines = (await self.reader.readuntil(b"\r\n\r\n")).decode("latin-1").split("\r\n")
+        code = int(lines[0].split()[1])
+        length = next(int(h.split(":", 1)[1]) for h in lines[1:] if h.lower().startswith("content-length:"))
+        return code, await self.reader.readexactly(length)
+
+    async def close(self) -> None:
+        """Close the connection."""
+        if self.writer is not None:
+            self.writer.close()
+            with contextlib.suppress(OSError):
+                await self.writer.wait_closed()
+
+
+async def poller(base: str, job_id: str, polls: int, interval: float, tally: Tally) -> None:
     """Ask for one job's status every ``interval`` s (at most ``polls`` times), timing each answer.
 
     Pollers start at a random phase and jitter by ±10 %, as independent browser tabs do, so the
     load is a steady rate rather than synchronised bursts of every poller at once.
     """
     rng = np.random.default_rng(abs(hash(job_id)) % 2**32 + len(tally.status_ms))
+    host, port = base.removeprefix("http://").rsplit(":", 1)
+    conn = KeepAlive(host, int(port))
     await asyncio.sleep(rng.uniform(0, interval))
-    for _ in range(polls):
-        t0 = time.perf_counter()
-        r = await http.get(f"/api/jobs/{job_id}")
-        tally.status_ms.append(1000 * (time.perf_counter() - t0))
-        tally.polls += 1
-        tally.requests += 1
-        if r.status_code != 200:
-            tally.errors.append(f"status {r.status_code} for job {job_id}")
-            return
-        if r.json()["state"] in ("done", "failed", "cancelled"):
-            return
-        await asyncio.sleep(interval * rng.uniform(0.9, 1.1))
+    try:
+        for _ in range(polls):
+            t0 = time.perf_counter()
+            code, body = await conn.get(f"/api/jobs/{job_id}/status")
+            tally.status_ms.append(1000 * (time.perf_counter() - t0))
+            tally.polls += 1
+            tally.requests += 1
+            if code != 200:
+                tally.errors.append(f"status {code} for job {job_id}")
+                return
+            if json.loads(body)["state"] in ("done", "failed", "cancelled"):
+                return
+            await asyncio.sleep(interval * rng.uniform(0.9, 1.1))
+    finally:
+        await conn.close()
 
 
 def _is_sse(watcher: int, percent: int) -> bool:
@@ -233,10 +295,12 @@ async def load(base: str, args: argparse.Namespace, tally: Tally) -> float:
             if _is_sse(w, args.sse_percent):
                 watchers.append(asyncio.create_task(sse_watcher(http, job_id, tally)))
             else:
-                watchers.append(asyncio.create_task(poller(http, job_id, args.polls, args.poll_interval, tally)))
+                watchers.append(asyncio.create_task(poller(base, job_id, args.polls, args.poll_interval, tally)))
         for result in await asyncio.gather(*clients, *watchers, return_exceptions=True):
             if isinstance(result, BaseException):
-                tally.errors.append(f"{result.__class__.__name__}: {result}")
+                cause = result.__cause__ or result.__context__
+                why = f" ({cause.__class__.__name__}: {cause})" if cause else ""
+                tally.errors.append(f"{result.__class__.__name__}: {result}{why}")
         return time.perf_counter() - t0
 
 
@@ -342,6 +406,7 @@ def main() -> None:
                     os.setpriority(os.PRIO_PROCESS, child, args.nice_workers)
         baseline = settle(server.pid, 2.0)
         cpu0 = cpu_s(server.pid)
+        me0 = time.process_time()
 
         async def sample_memory(stop: asyncio.Event) -> None:
             while not stop.is_set():
@@ -361,6 +426,7 @@ def main() -> None:
         wall = asyncio.run(run())
         load_after = os.getloadavg()[0]
         server_cpu = cpu_s(server.pid) - cpu0
+        client_cpu = time.process_time() - me0
         after = settle(server.pid, 5.0)
         alive = server.poll() is None
     finally:
@@ -374,6 +440,8 @@ def main() -> None:
             shutil.rmtree(data, ignore_errors=True)
 
     p50, p95, p99 = (percentile(tally.status_ms, q) for q in (50, 95, 99))
+    everyone = tally.status_ms + tally.client_status_ms
+    d50, d95, d99 = (percentile(tally.sse_delay_ms, q) for q in (50, 95, 99))
     n_sse = sum(1 for w in range(args.watchers) if _is_sse(w, args.sse_percent))
     memory_ok = after <= baseline * 1.10 + 20.0
     results = {
@@ -385,6 +453,7 @@ def main() -> None:
         "nice_workers": args.nice_workers,
         "wall_s": round(wall, 1),
         "server_cpu_s": round(server_cpu, 1),
+        "load_client_cpu_s": round(client_cpu, 1),
         "machine_load_average": [round(load_before, 1), round(load_after, 1)],
         "cores": os.cpu_count(),
         "requests": tally.requests,
@@ -399,6 +468,15 @@ def main() -> None:
             "p99": round(p99, 1),
             "max": round(max(tally.status_ms, default=float("nan")), 1),
         },
+        "all_status_calls": len(everyone),
+        "all_status_ms": {q: round(percentile(everyone, v), 1) for q, v in (("p50", 50), ("p95", 95), ("p99", 99))},
+        "full_job_ms": {q: round(percentile(tally.full_ms, v), 1) for q, v in (("p50", 50), ("p95", 95), ("max", 100))},
+        "sse_delay_ms": {
+            "p50": round(d50, 1),
+            "p95": round(d95, 1),
+            "p99": round(d99, 1),
+            "events": len(tally.sse_delay_ms),
+        },
         "upload_ms_p95": round(percentile(tally.upload_ms, 95), 1),
         "submit_ms_p95": round(percentile(tally.submit_ms, 95), 1),
         "job_s": {
@@ -411,7 +489,7 @@ def main() -> None:
         "server_alive_after": alive,
         "targets": {
             "no_lost_or_mixed_up_job": not tally.lost and not tally.mixed_up and tally.done == args.clients,
-            "status_p95_le_50ms": p95 <= 50.0,
+            "status_p95_le_50ms": percentile(everyone, 95) <= 50.0,
             "memory_back_to_baseline": memory_ok,
         },
         "server_log_tail": (out or "")[-2000:],
@@ -420,9 +498,18 @@ def main() -> None:
     rows = [
         ("clients mastering / watchers", f"{args.clients} / {args.watchers}"),
         ("jobs done / lost / mixed up", f"{tally.done} / {len(tally.lost)} / {len(tally.mixed_up)}"),
-        ("requests, wall", f"{tally.requests} in {wall:.1f} s (server CPU {server_cpu:.1f} s)"),
+        (
+            "requests, wall",
+            f"{tally.requests} in {wall:.1f} s (server CPU {server_cpu:.1f} s, load client {client_cpu:.1f} s)",
+        ),
         ("machine load average", f"{load_before:.1f} → {load_after:.1f} on {os.cpu_count()} cores"),
         ("status calls p50 / p95 / p99", f"{p50:.1f} / {p95:.1f} / {p99:.1f} ms ({len(tally.status_ms)} calls)"),
+        (
+            "all status calls p50 / p95 / p99",
+            "{p50} / {p95} / {p99} ms ({n} calls, clients' too)".format(n=len(everyone), **results["all_status_ms"]),
+        ),
+        ("full job (once each) p50 / p95", "{p50} / {p95} ms".format(**results["full_job_ms"])),
+        ("SSE delay p50 / p95 / p99", f"{d50:.0f} / {d95:.0f} / {d99:.0f} ms ({len(tally.sse_delay_ms)} events)"),
         ("SSE streams to the end", f"{tally.sse_streams_completed} of {n_sse}"),
         ("server RSS base / peak / after", f"{baseline:.0f} / {peak[0]:.0f} / {after:.0f} MB"),
         ("errors", str(len(tally.errors))),

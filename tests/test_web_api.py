@@ -496,6 +496,55 @@ def test_mix_decide_edit_mute_and_redecide(client: TestClient) -> None:
     assert "lead_vocal" in opts["roles"] and "pop" in opts["genres"]
 
 
+def band_db(wav: bytes, lo_hz: float, hi_hz: float) -> float:
+    """Energy of a WAV's mid signal between ``lo_hz`` and ``hi_hz``, dB (re. full scale, summed bins)."""
+    x, rate = sf.read(io.BytesIO(wav), dtype="float64", always_2d=True)
+    spec = np.abs(np.fft.rfft(x.mean(axis=1) * np.hanning(len(x)))) ** 2
+    freqs = np.fft.rfftfreq(len(x), 1 / rate)
+    return float(10 * np.log10(spec[(freqs >= lo_hz) & (freqs <= hi_hz)].sum() + 1e-30))
+
+
+def test_mix_mute_and_solo_render_on_the_server(client: TestClient) -> None:
+    ups = [upload(client, name, data) for name, data in stems().items()]
+    first = wait(client, start(client, "/api/mix", {"stems": [u["id"] for u in ups], "genre": "pop"}))
+    assert first["state"] == "done", first["error"]
+    settings = first["result"]["settings"]
+    full = client.get(f"/api/jobs/{first['id']}/files/mix.wav").content
+
+    def apply(body: dict[str, Any]) -> tuple[dict[str, Any], bytes]:
+        job = wait(client, start(client, f"/api/mix/{first['id']}/apply", {"settings": settings, **body}))
+        assert job["state"] == "done", job["error"]
+        return job, client.get(f"/api/jobs/{job['id']}/files/mix.wav").content
+
+    # The vocal (440 Hz with vibrato) muted: its band loses its energy; the rest plays on.
+    muted_job, muted = apply({"muted": ["Lead Vox.wav"]})
+    assert band_db(full, 420, 460) - band_db(muted, 420, 460) > 30
+    assert abs(band_db(full, 40, 90) - band_db(muted, 40, 90)) < 12  # kick and bass still there
+    report = {s["file"]: s for s in muted_job["result"]["report"]["stems"]}
+    assert report["Lead Vox.wav"]["muted"] and report["Lead Vox.wav"]["mix_lufs"] is None
+    assert report["Kick.wav"]["mix_lufs"] is not None and not report["Kick.wav"]["muted"]
+    kept = {s["file"]: s["gain_db"] for s in muted_job["result"]["settings"]["stems"]}
+    assert kept == {s["file"]: s["gain_db"] for s in settings["stems"]}  # every fader kept for the next edit
+
+    # Solo the kick: exactly the mix with the other two muted, and no vocal in it.
+    solo_job, solo = apply({"solo": ["Kick.wav"]})
+    _, others_muted = apply({"muted": ["Bass DI.wav", "Lead Vox.wav"]})
+    assert np.array_equal(
+        sf.read(io.BytesIO(solo), dtype="int32")[0], sf.read(io.BytesIO(others_muted), dtype="int32")[0]
+    )
+    assert band_db(full, 420, 460) - band_db(solo, 420, 460) > 30
+    flags = {s["file"]: (s["soloed"], s["silenced"]) for s in solo_job["result"]["report"]["stems"]}
+    assert flags == {"Kick.wav": (True, False), "Bass DI.wav": (False, True), "Lead Vox.wav": (False, True)}
+
+    for body, word in (
+        ({"muted": ["Nope.wav"]}, "Nope.wav"),
+        ({"solo": ["../Kick.wav"]}, "Kick.wav"),
+        ({"muted": ["Kick.wav", "Bass DI.wav", "Lead Vox.wav"]}, "nothing would play"),
+    ):
+        r = client.post(f"/api/mix/{first['id']}/apply", json={"settings": settings, **body}, headers=H)
+        assert r.status_code == 400 and word in r.json()["detail"], r.text
+
+
 def test_mix_from_a_zip(client: TestClient) -> None:
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as zf:

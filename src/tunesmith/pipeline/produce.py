@@ -14,7 +14,6 @@ forever — so the WAVs repeat sample-exactly; their loop points are written in 
 
 from __future__ import annotations
 
-import math
 import multiprocessing
 import os
 import shutil
@@ -27,9 +26,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import soundfile as sf
 
+from tunesmith.audio.io import encode_mp3
 from tunesmith.compose import ComposeOptions, Composition, compose, write_song
 from tunesmith.compose.report import write_song_report_html
 from tunesmith.compose.song import write_leadsheet
@@ -202,7 +201,7 @@ def produce(
         side_jobs.append(side.submit(write_report_html, master_report, work / "master-report.html"))
         side_jobs.append(side.submit(write_song_report_html, comp, mix_report, master_report, work / "report.html"))
         t_mp3 = time.perf_counter()
-        mp3_peak = _encode_mp3(master_path, work / "master.mp3")  # ffmpeg runs beside the side process
+        mp3_peak = encode_mp3(master_path, work / "master.mp3")  # ffmpeg runs beside the side process
         timings["mp3"] = time.perf_counter() - t_mp3
         if mp3_peak > target.ceiling_dbtp:
             # Rare: the encoder overshot the headroom; master straight to MP3, which measures and retries.
@@ -237,57 +236,6 @@ def produce(
         },
         timings_s={k: round(v, 3) for k, v in timings.items()},
     )
-
-
-def _encode_mp3(wav: Path, mp3: Path) -> Any:
-    """Encode ``wav`` as a 320 kbit/s MP3 and return the true peak of the MP3 as decoded, dBTP.
-
-    ffmpeg's LAME runs about 2.5x faster than libsndfile's at the same bit rate, so it is
-    used when installed (``make install`` puts it there); libsndfile is the fallback.
-    """
-    import subprocess
-
-    from tunesmith.atomic import atomic_path
-    from tunesmith.audio.io import AudioReader, AudioWriter
-    from tunesmith.audio.meter import TruePeakDetector
-
-    ffmpeg = shutil.which("ffmpeg")
-    done = False
-    if ffmpeg:
-        cmd = [
-            ffmpeg,
-            "-nostdin",
-            "-loglevel",
-            "error",
-            "-y",
-            "-i",
-            str(wav),
-            "-codec:a",
-            "libmp3lame",
-            "-b:a",
-            "320k",
-            "-f",
-            "mp3",
-        ]
-        try:
-            with atomic_path(mp3) as tmp:
-                subprocess.run([*cmd, str(tmp)], capture_output=True, check=True)
-            done = True
-        except subprocess.CalledProcessError:  # an ffmpeg without LAME: use libsndfile's
-            done = False
-    if not done:
-        with AudioReader(wav) as reader, AudioWriter(mp3, reader.info.sample_rate, reader.info.channels, "mp3") as w:
-            for block in reader.blocks():
-                w.write(block)
-    # The encoder can push inter-sample peaks up; loudness it keeps (within 0.02 LU at 320 kbit/s,
-    # checked by tests/test_produce.py), so only the true peak of the decoded MP3 is measured here.
-    with AudioReader(mp3) as reader:
-        detector = TruePeakDetector(reader.info.sample_rate, reader.info.channels)
-        for block in reader.blocks():
-            for c in range(block.shape[1]):
-                detector.process_channel(c, np.ascontiguousarray(block[:, c]))
-    peak = float(np.max(detector.peaks()))
-    return 20.0 * math.log10(peak) if peak > 0 else -math.inf
 
 
 def _sub(step: Callable[[str, float], None], stage: str, lo: float, hi: float) -> Callable[[str, float], None]:

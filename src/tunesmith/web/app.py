@@ -8,6 +8,7 @@ functions as the command line, always through a job so no request waits on audio
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -30,7 +31,7 @@ from tunesmith.web import (
     routes_mix,
 )
 from tunesmith.web.deps import Studio, StudioDep
-from tunesmith.web.jobs import JobManager
+from tunesmith.web.jobs import WORKER_NICE, JobManager
 from tunesmith.web.security import StudioGuard
 from tunesmith.web.uploads import DEFAULT_MAX_UPLOAD_BYTES, UploadStore
 
@@ -48,6 +49,7 @@ def create_app(
     token: str | None = None,
     workers: int | None = None,
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES,
+    worker_nice: int = WORKER_NICE,
 ) -> FastAPI:
     """Build the studio app over ``data_dir``.
 
@@ -62,6 +64,8 @@ def create_app(
         Jobs run at once (default :func:`default_workers`).
     max_upload_bytes : int
         Largest upload accepted, bytes (default 2 GiB).
+    worker_nice : int
+        CPU priority added to job workers (default 10: status calls before audio work).
 
     Returns
     -------
@@ -70,20 +74,23 @@ def create_app(
     """
     root = Path(data_dir).expanduser().resolve()
     root.mkdir(parents=True, exist_ok=True)
+    uploads = UploadStore(root / "uploads", max_upload_bytes)
     st = Studio(
         data_dir=root,
-        uploads=UploadStore(root / "uploads", max_upload_bytes),
-        jobs=JobManager(root, workers or default_workers()),
+        uploads=uploads,
+        jobs=JobManager(root, workers or default_workers(), uploads=uploads, nice=worker_nice),
         token=token,
     )
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        st.jobs.board.bind(asyncio.get_running_loop())  # progress streams wait on this loop
         st.jobs.start()
         try:
             yield
         finally:
             st.jobs.stop()
+            st.jobs.board.bind(None)
 
     # No /docs or /redoc: FastAPI's pages for them load scripts from a CDN, and the studio is offline.
     app = FastAPI(title="tunesmith studio", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None)

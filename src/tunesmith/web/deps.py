@@ -23,8 +23,8 @@ class Studio:
     token: str | None = None
 
 
-def studio(request: Request) -> Studio:
-    """The studio serving ``request``."""
+async def studio(request: Request) -> Studio:
+    """The studio serving ``request`` (a coroutine: FastAPI would run a plain function in a thread)."""
     return request.app.state.studio
 
 
@@ -62,7 +62,7 @@ def finished_job(st: Studio, job_id: str, kinds: tuple[str, ...]) -> dict[str, A
 
 def accepted(job: dict[str, Any], st: Studio) -> dict[str, Any]:
     """The answer to a request that started a job: its status and where to follow it."""
-    return {"job": st.jobs.store.status(job["id"]), "events": f"/api/jobs/{job['id']}/events"}
+    return {"job": st.jobs.status(job["id"]), "events": f"/api/jobs/{job['id']}/events"}
 
 
 #: A route parameter that receives the studio (``st: StudioDep``).

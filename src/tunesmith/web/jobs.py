@@ -14,6 +14,16 @@ cancelling a job also stops what it started (FluidSynth, ffmpeg, pools). A worke
 whatever the reason, fails its job with a message and the server carries on. Everything lives
 in the job folders, so a page reload or a server restart finds every job as it was: jobs that
 were queued, or running when the server stopped, are run again (at most twice in all).
+
+Status calls never read those files: the manager keeps every job's status in a
+:class:`~tunesmith.web.status.StatusBoard`, updated when it changes a job's state and when the
+dispatcher (the one thread that watches the workers) sees a running job's ``progress.json``
+change; all readers share it. Workers run at a lower CPU priority (``nice``) than the server, so
+a page's status call is answered at once even while every core is busy mastering.
+
+Uploads a job consumed (its inputs are hard links to them, so the job never needs them again)
+are deleted when the last queued or running job that consumed them ends; see
+:mod:`tunesmith.web.uploads` for the rest of the clean-up policy.
 """
 
 from __future__ import annotations
@@ -31,17 +41,27 @@ import time
 import uuid
 from collections import deque
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tunesmith.atomic import write_text_atomic
 from tunesmith.errors import UsageError
 from tunesmith.web.security import ID_PATTERN, safe_join
+from tunesmith.web.status import Status, StatusBoard
+
+if TYPE_CHECKING:
+    from tunesmith.web.uploads import UploadStore
 
 STATES = ("queued", "running", "done", "failed", "cancelled")
 TERMINAL = frozenset({"done", "failed", "cancelled"})
 MAX_ATTEMPTS = 2
 CANCEL_GRACE_S = 3.0
 POLL_S = 0.05
+#: CPU priority of job workers (added to the server's): on a busy machine the server's few
+#: milliseconds per status call come first, and jobs take what is left. CFS weights: nice 10
+#: gets about a tenth of a core against a nice-0 process that wants it.
+WORKER_NICE = 10
+#: How often the dispatcher sweeps expired uploads, s.
+UPLOAD_SWEEP_S = 600.0
 #: Modules the forkserver imports once, so every job starts with them loaded (the main module too,
 #: which multiprocessing would otherwise import again in every worker).
 PRELOAD = ["__main__", "tunesmith.web.worker", "numpy", "soundfile", "tunesmith.audio.io", "tunesmith.master.chain"]
@@ -59,6 +79,31 @@ def _read_json(path: Path) -> Any:
         return None
 
 
+#: Fields of ``job.json`` a status leaves out (parameters can be large; the rest is the server's).
+_PRIVATE = ("params", "pid", "uploads")
+
+
+def status_doc(job: dict[str, Any], progress: dict[str, Any] | None, updated: float | None = None) -> dict[str, Any]:
+    """What a page shows while it waits: the job record with its progress (no parameters).
+
+    Parameters
+    ----------
+    job : dict
+        The job's ``job.json`` record.
+    progress : dict or None
+        The worker's last ``progress.json`` (stage, fraction, time).
+    updated : float, optional
+        When the change this status shows happened, s since the epoch (default: the progress
+        report's time, else now). Lets a watcher measure how late it heard of it.
+    """
+    doc = {k: v for k, v in job.items() if k not in _PRIVATE}
+    progress = progress or {}
+    doc["stage"] = progress.get("stage")
+    doc["progress"] = 1.0 if job["state"] == "done" else progress.get("fraction", 0.0)
+    doc["updated"] = updated if updated is not None else progress.get("time", time.time())
+    return doc
+
+
 class JobStore:
     """The job folders under ``root`` (``<data dir>/jobs``): create, read, list, delete."""
 
@@ -74,9 +119,23 @@ class JobStore:
         return folder if (folder / "job.json").is_file() else None
 
     def create(
-        self, kind: str, params: dict[str, Any], title: str, inputs: dict[str, Path], parent: str | None
+        self,
+        kind: str,
+        params: dict[str, Any],
+        title: str,
+        inputs: dict[str, Path],
+        parent: str | None,
+        uploads: list[str] | None = None,
     ) -> dict:
-        """Make the folder, link the inputs into ``in/`` and write ``job.json`` (state ``queued``)."""
+        """Make the folder, link the inputs into ``in/`` and write ``job.json`` (state ``queued``).
+
+        ``uploads`` are the ids of the uploads among the inputs (released when the job ends).
+
+        Raises
+        ------
+        UsageError
+            An input disappeared before it could be linked (nothing is left behind).
+        """
         job_id = uuid.uuid4().hex
         folder = self.root / job_id
         (folder / "in").mkdir(parents=True)
@@ -86,6 +145,9 @@ class JobStore:
             target.parent.mkdir(parents=True, exist_ok=True)
             try:
                 os.link(source, target)  # same disk: no copy, and the job keeps it if the upload is deleted
+            except FileNotFoundError:
+                shutil.rmtree(folder, ignore_errors=True)
+                raise UsageError(f"{Path(rel).name}: the upload is gone (deleted meanwhile); upload it again") from None
             except OSError:
                 shutil.copyfile(source, target)
         job = {
@@ -102,6 +164,7 @@ class JobStore:
             "pid": None,
             "error": None,
             "note": None,
+            "uploads": list(uploads or []),
         }
         self.write(job)
         return job
@@ -120,11 +183,7 @@ class JobStore:
         job = self.job(job_id)
         if job is None:
             return None
-        doc = {k: v for k, v in job.items() if k not in ("params", "pid")}
-        progress = _read_json(self.root / job_id / "progress.json") or {}
-        doc["stage"] = progress.get("stage")
-        doc["progress"] = 1.0 if job["state"] == "done" else progress.get("fraction", 0.0)
-        return doc
+        return status_doc(job, _read_json(self.root / job_id / "progress.json"))
 
     def result(self, job_id: str) -> dict[str, Any] | None:
         """``result.json`` of a finished job, or None."""
@@ -174,12 +233,24 @@ class JobManager:
         The studio's data folder (``jobs/`` and the lock file live there).
     workers : int
         Jobs run at once; the rest wait in order.
+    uploads : UploadStore, optional
+        The studio's uploads: those a job consumed are deleted when it ends, expired ones swept.
+    nice : int
+        CPU priority added to each worker (default :data:`WORKER_NICE`; 0 keeps the server's).
     """
 
-    def __init__(self, data_dir: Path, workers: int = 2) -> None:
+    def __init__(
+        self, data_dir: Path, workers: int = 2, uploads: UploadStore | None = None, nice: int = WORKER_NICE
+    ) -> None:
         self.data_dir = data_dir
         self.store = JobStore(data_dir / "jobs")
         self.workers = max(1, int(workers))
+        self.uploads = uploads
+        self.nice = max(0, int(nice))
+        self.board = StatusBoard()
+        self._progress: dict[str, tuple[int, dict[str, Any] | None]] = {}  # running job -> (mtime ns, doc)
+        self._holds: dict[str, set[str]] = {}  # upload id -> queued/running jobs that consumed it
+        self._next_sweep = 0.0
         self._queue: deque[str] = deque()
         self._running: dict[str, Any] = {}  # job id -> multiprocessing.Process
         self._cancel_deadline: dict[str, float] = {}
@@ -210,6 +281,12 @@ class JobManager:
         # threads would only contend with them on a small machine.
         os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
         self._recover()
+        # What requests were writing when the last server stopped (a mix edit's settings): debris now.
+        shutil.rmtree(self.data_dir / "tmp", ignore_errors=True)
+        if self.uploads is not None:
+            # No upload can be arriving yet (the data folder is ours alone): every partial one is debris.
+            self.uploads.sweep(keep=set(self._holds), partial_too=True)
+            self._next_sweep = time.monotonic() + UPLOAD_SWEEP_S
         self._stopping = False
         self._thread = threading.Thread(target=self._loop, name="tunesmith-jobs", daemon=True)
         self._thread.start()
@@ -235,7 +312,7 @@ class JobManager:
                 job = self.store.job(job_id)
                 if job is not None and job["state"] == "running":
                     job.update(state="queued", pid=None, note="interrupted: the studio stopped; runs again at start")
-                    self.store.write(job)
+                    self._save(job)
             self._running.clear()
             self._queue.clear()
         if self._lockfile is not None:
@@ -244,22 +321,90 @@ class JobManager:
             self._lockfile = None
 
     def _recover(self) -> None:
-        """Queue again what was waiting or running when the last server stopped."""
+        """Queue again what was waiting or running when the last server stopped; publish every status."""
         waiting = []
         for folder in self.store.root.iterdir():
             job = self.store.job(folder.name) if ID_PATTERN.match(folder.name) else None
-            if job is None or job["state"] in TERMINAL:
+            if job is None:
                 continue
+            if job["state"] in TERMINAL:
+                self.board.put(status_doc(job, _read_json(folder / "progress.json")))
+                continue
+            self._hold(job)
             if job["state"] == "running":
                 if job["attempts"] >= MAX_ATTEMPTS:
                     job.update(state="failed", finished=now(), pid=None, error="interrupted twice; not run again")
-                    self.store.write(job)
+                    self._save(job)
                     continue
                 job.update(state="queued", pid=None, note="interrupted: the studio stopped; runs again")
-                self.store.write(job)
+                self._save(job)
+            else:
+                self.board.put(status_doc(job, None))
             waiting.append(job)
         for job in sorted(waiting, key=lambda j: j["created"]):
             self._queue.append(job["id"])
+
+    # ---------------------------------------------------------------- state and statuses
+
+    def status(self, job_id: str) -> dict[str, Any] | None:
+        """A job's status from memory (no disk access), or None."""
+        status = self.board.get(job_id) if isinstance(job_id, str) else None
+        return None if status is None else status.doc
+
+    def published(self, job_id: str) -> Status | None:
+        """A job's status as published (the document and its JSON), or None."""
+        return self.board.get(job_id) if isinstance(job_id, str) else None
+
+    def _save(self, job: dict[str, Any], progress: dict[str, Any] | None = None) -> None:
+        """Write ``job.json``, publish the new status, and release the job's uploads once it has ended."""
+        self.store.write(job)
+        if progress is None and job["state"] == "running":
+            progress = (self._progress.get(job["id"]) or (0, None))[1]
+        self.board.put(status_doc(job, progress, updated=time.time()))
+        if job["state"] in TERMINAL:
+            self._release(job)
+
+    def _hold(self, job: dict[str, Any]) -> None:
+        for upload_id in job.get("uploads") or ():
+            self._holds.setdefault(upload_id, set()).add(job["id"])
+
+    def _release(self, job: dict[str, Any]) -> None:
+        """The job no longer needs its uploads: delete each one no other waiting or running job holds."""
+        for upload_id in job.get("uploads") or ():
+            holders = self._holds.get(upload_id)
+            if holders is None or job["id"] not in holders:
+                continue  # released already (or consumed before this studio started)
+            holders.discard(job["id"])
+            if not holders:
+                del self._holds[upload_id]
+                if self.uploads is not None:
+                    try:
+                        self.uploads.delete(upload_id)
+                    except OSError as exc:  # the next sweep tries again; the job itself is fine
+                        print(f"tunesmith studio: could not delete upload {upload_id}: {exc}", flush=True)
+
+    def _poll_progress(self) -> None:
+        """Publish the progress of running jobs whose worker wrote a new ``progress.json``."""
+        for job_id in list(self._running):
+            path = self.store.root / job_id / "progress.json"
+            try:
+                mtime = path.stat().st_mtime_ns
+            except OSError:
+                continue
+            last = self._progress.get(job_id)
+            if last is not None and last[0] == mtime:
+                continue
+            progress = _read_json(path)
+            self._progress[job_id] = (mtime, progress)
+            current = self.board.get(job_id)
+            if current is None or progress is None:
+                continue
+            doc = current.doc
+            stage, fraction = progress.get("stage"), progress.get("fraction", 0.0)
+            if doc["state"] == "running" and (doc["stage"], doc["progress"]) != (stage, fraction):
+                self.board.put(
+                    doc | {"stage": stage, "progress": fraction, "updated": progress.get("time", time.time())}
+                )
 
     # ---------------------------------------------------------------- requests
 
@@ -276,8 +421,14 @@ class JobManager:
 
         if kind not in KINDS:
             raise UsageError(f"unknown job kind {kind!r}")
-        job = self.store.create(kind, params, title or kind, inputs or {}, parent)
-        with self._lock:
+        inputs = inputs or {}
+        uploads = [] if self.uploads is None else [self.uploads.id_of(p) for p in inputs.values()]
+        with self._lock:  # linked and held at once: an upload cannot be released between the two
+            job = self.store.create(
+                kind, params, title or kind, inputs, parent, uploads=sorted({u for u in uploads if u})
+            )
+            self._hold(job)
+            self.board.put(status_doc(job, None, updated=time.time()))
             self._queue.append(job["id"])
         self._wake.set()
         return job
@@ -292,14 +443,14 @@ class JobManager:
                 with contextlib.suppress(ValueError):
                     self._queue.remove(job_id)
                 job.update(state="cancelled", finished=now(), note="cancelled before it started")
-                self.store.write(job)
+                self._save(job)
             elif job["state"] == "running" and job_id in self._running:
                 job["note"] = "cancelling"
-                self.store.write(job)
+                self._save(job)
                 self._cancel_deadline[job_id] = time.monotonic() + CANCEL_GRACE_S
                 _signal_group(self._running[job_id], signal.SIGTERM)
         self._wake.set()
-        return self.store.status(job_id)
+        return self.status(job_id)
 
     def delete(self, job_id: str) -> bool:
         """Remove a finished job and its files. False when it is still queued or running."""
@@ -307,7 +458,9 @@ class JobManager:
             job = self.store.job(job_id)
             if job is None or job["state"] not in TERMINAL:
                 return False
+            self._release(job)
             self.store.delete(job_id)
+            self.board.drop(job_id)
             return True
 
     def running(self) -> dict[str, int]:
@@ -323,6 +476,10 @@ class JobManager:
                 with self._lock:
                     self._reap()
                     self._launch()
+                    self._poll_progress()
+                    if self.uploads is not None and time.monotonic() >= self._next_sweep:
+                        self._next_sweep = time.monotonic() + UPLOAD_SWEEP_S
+                        self.uploads.sweep(keep=set(self._holds))
             except Exception as exc:  # a full disk or the like: keep serving, say so in the log
                 print(f"tunesmith studio: job dispatcher: {exc.__class__.__name__}: {exc}", flush=True)
             self._wake.wait(POLL_S)
@@ -341,17 +498,20 @@ class JobManager:
                 (folder / stale).unlink(missing_ok=True)
             ctx = multiprocessing.get_context("forkserver")
             ctx.set_forkserver_preload(PRELOAD)
-            proc = ctx.Process(target=run_job, args=(str(folder), os.getpid()), name=f"tunesmith-job-{job_id[:8]}")
+            proc = ctx.Process(
+                target=run_job, args=(str(folder), os.getpid(), self.nice), name=f"tunesmith-job-{job_id[:8]}"
+            )
             job.update(state="running", started=now(), attempts=job["attempts"] + 1, error=None)
-            self.store.write(job)
+            self._progress.pop(job_id, None)
+            self._save(job)
             try:
                 proc.start()
             except Exception as exc:  # no worker could be started: the job fails, the server goes on
                 job.update(state="failed", finished=now(), error=f"could not start a worker: {exc}".strip())
-                self.store.write(job)
+                self._save(job)
                 continue
             job["pid"] = proc.pid
-            self.store.write(job)
+            self.store.write(job)  # the pid is the server's business: the status does not change
             self._running[job_id] = proc
 
     def _reap(self) -> None:
@@ -364,6 +524,8 @@ class JobManager:
             proc.join()
             _signal_group(proc, signal.SIGKILL)  # anything the worker started and left behind
             del self._running[job_id]
+            progress = _read_json(self.store.root / job_id / "progress.json")
+            self._progress.pop(job_id, None)
             cancelled = self._cancel_deadline.pop(job_id, None) is not None
             job = self.store.job(job_id)
             if job is None:
@@ -386,7 +548,7 @@ class JobManager:
                     message = f"the worker process stopped with status {proc.exitcode} before the job finished"
                 job.update(state="failed", error=message, note=None)
                 _remove_partial(folder / "out")
-            self.store.write(job)
+            self._save(job, progress)
 
 
 def _warm_forkserver() -> None:

@@ -27,10 +27,13 @@ class MixRequest(BaseModel):
 
 
 class ApplyRequest(BaseModel):
-    """Edited settings (as the mix job returned them) to re-render exactly, with stems muted."""
+    """Edited settings (as the mix job returned them) to re-render exactly, with stems muted or soloed."""
 
     settings: dict[str, Any]
-    muted: list[str] = Field(default_factory=list, max_length=64)
+    muted: list[str] = Field(default_factory=list, max_length=64, description="Stem file names left out.")
+    solo: list[str] = Field(
+        default_factory=list, max_length=64, description="Stem file names to play alone (none: all play)."
+    )
 
 
 @router.get("/api/mix/options")
@@ -75,7 +78,11 @@ def mix_start(req: MixRequest, st: StudioDep) -> dict[str, Any]:
 
 @router.post("/api/mix/{job_id}/apply", status_code=202)
 def mix_apply(job_id: str, req: ApplyRequest, st: StudioDep) -> dict[str, Any]:
-    """Re-render a mix job's stems with edited settings (``tunesmith mix --apply``), muting some stems."""
+    """Re-render a mix job's stems with edited settings (``tunesmith mix --apply``).
+
+    Muted stems, and with a solo every stem not soloed, are left out of the render (the others
+    are mixed with their settings as they are, then the bus brings the result to its level).
+    """
     from tunesmith.mix import load_settings
     from tunesmith.mix.engineer import GENRES
 
@@ -93,7 +100,19 @@ def mix_apply(job_id: str, req: ApplyRequest, st: StudioDep) -> dict[str, Any]:
         missing = sorted(set(unknown) - stem_names)
         if missing:
             raise UsageError(f"settings name stems this mix does not have: {', '.join(missing)}")
-        params = {"apply": True, "muted": req.muted, "genre": str(req.settings.get("genre", "pop"))}
+        for what, names in (("muted", req.muted), ("solo", req.solo)):
+            strange = sorted(set(names) - stem_names)
+            if strange:
+                raise UsageError(f"{what}: this mix has no stem {', '.join(strange)}")
+        silenced = set(req.muted) | ((stem_names - set(req.solo)) if req.solo else set())
+        if stem_names <= silenced:
+            raise UsageError("every stem is muted (or none is soloed): nothing would play")
+        params = {
+            "apply": True,
+            "muted": sorted(set(req.muted)),
+            "solo": sorted(set(req.solo)),
+            "genre": str(req.settings.get("genre", "pop")),
+        }
         job = st.jobs.submit(
             "mix", params, title="mix (edited)", inputs=inputs | {"settings.json": path}, parent=job_id
         )

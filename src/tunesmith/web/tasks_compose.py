@@ -90,10 +90,11 @@ def run_produce(ctx: JobContext) -> dict[str, Any]:
     Writes ``song.mid``, ``leadsheet.musicxml``, ``stems/<nn>-<track>.wav``, ``stems.zip``,
     ``mix.wav``, ``master.wav``, ``master.mp3``, each with a recipe.
     """
+    from tunesmith.audio.io import encode_mp3
     from tunesmith.master import MasterSettings, master
     from tunesmith.master.targets import parse_target
     from tunesmith.mix import MixOptions, automix
-    from tunesmith.pipeline.produce import MIX_GENRE, MP3_HEADROOM_DB, _encode_mp3, mix_role
+    from tunesmith.pipeline.produce import MIX_GENRE, MP3_HEADROOM_DB, mix_role
     from tunesmith.provenance import write_recipe
     from tunesmith.render import render
     from tunesmith.web.regenerate import rebuild
@@ -125,7 +126,7 @@ def run_produce(ctx: JobContext) -> dict[str, Any]:
     settings = MasterSettings(target=target_name, ceiling_dbtp=target.ceiling_dbtp - MP3_HEADROOM_DB, encoding="wav24")
     master_report, _ = master(out / "mix.wav", out / "master.wav", settings, progress=ctx.sub(0.75, 0.92))
     ctx.progress("encoding", 0.93, force=True)
-    if _encode_mp3(out / "master.wav", out / "master.mp3") > target.ceiling_dbtp:
+    if encode_mp3(out / "master.wav", out / "master.mp3") > target.ceiling_dbtp:
         master(out / "mix.wav", out / "master.mp3", MasterSettings(target=target_name, encoding="mp3"))
     params = _song_params(comp, edits) | {"target": target_name, "sample_rate_hz": rate}
     song = out / "song.mid"

@@ -81,10 +81,11 @@ def run_master(ctx: JobContext) -> dict[str, Any]:
     report : bool
         Also write ``master-report.html``.
     """
+    from tunesmith.audio.io import encode_mp3
     from tunesmith.master import MasterSettings, master
     from tunesmith.master.report import write_report_html
     from tunesmith.master.targets import parse_target
-    from tunesmith.pipeline.produce import MP3_HEADROOM_DB, _encode_mp3
+    from tunesmith.pipeline.produce import MP3_HEADROOM_DB
     from tunesmith.provenance import write_recipe
     from tunesmith.web.waveform import waveform
 
@@ -139,7 +140,7 @@ def run_master(ctx: JobContext) -> dict[str, Any]:
         write_recipe(out / "master.flac", "master", parameters | {"format": "flac"}, inputs=inputs, seed=seed)
 
     def mp3() -> None:
-        peak = _encode_mp3(wav, out / "master.mp3")
+        peak = encode_mp3(wav, out / "master.mp3")
         if peak > ceiling:  # rare: the encoder overshot; the chain masters to MP3 and measures the decoded file
             master(src, out / "master.mp3", replace(settings, ceiling_dbtp=ceiling, encoding="mp3"))
         write_recipe(out / "master.mp3", "master", parameters | {"format": "mp3"}, inputs=inputs, seed=seed)

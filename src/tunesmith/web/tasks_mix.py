@@ -2,8 +2,9 @@
 
 A first mix decides everything (roles from names and sound, user overrides win); the page then
 shows the console and sends edits back as a new job that re-renders those exact settings, as
-``tunesmith mix --apply`` does. Mute and solo are part of such an edit: a muted stem plays at
-−120 dB in that render, while the settings saved beside it keep its real fader.
+``tunesmith mix --apply`` does. Mute and solo are part of such an edit, rendered here on the
+server: muted stems (and, with a solo, every stem not soloed) are left out of that render
+entirely, while the settings saved beside it keep every stem with its real fader.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ from typing import Any
 
 from tunesmith.web.worker import JobContext
 
-MUTED_DB = -120.0  # the lowest fader the settings format accepts: silence for any real stem
 MAX_UNZIPPED_BYTES = 4 * 1024**3
 
 
@@ -23,6 +23,29 @@ def _by_name(settings: Any) -> Any:
     stems = [replace(s, file=Path(s.file).name) for s in settings.stems]
     lead = Path(settings.lead).name if settings.lead else None
     return replace(settings, stems=stems, lead=lead)
+
+
+def _left_out(stem: Any, muted: bool) -> dict[str, Any]:
+    """The report entry of a stem left out of a render (muted, or not soloed): its settings, no levels."""
+    from dataclasses import asdict
+
+    from tunesmith.mix.roles import ROLES
+
+    return {
+        "file": Path(stem.file).name,
+        "role": stem.role,
+        "role_name": ROLES.get(stem.role, stem.role),
+        "role_confidence": stem.role_confidence,
+        "role_source": stem.role_source,
+        "input_lufs": None,
+        "mix_lufs": None,  # not in this mix at all
+        "gain_db": stem.gain_db,
+        "pan": stem.pan,
+        "eq": [asdict(b) for b in stem.eq],
+        "muted": muted,
+        "soloed": False,
+        "silenced": True,
+    }
 
 
 def run_mix(ctx: JobContext) -> dict[str, Any]:
@@ -39,7 +62,9 @@ def run_mix(ctx: JobContext) -> dict[str, Any]:
     apply : bool
         Re-render ``in/settings.json`` exactly instead of deciding.
     muted : list of str
-        Stem file names to silence in this render (with ``apply``).
+        Stem file names left out of this render (with ``apply``).
+    solo : list of str
+        Stem file names to render alone (with ``apply``; empty: every stem not muted).
     """
     from tunesmith.mix import MixOptions, automix, load_settings
     from tunesmith.mix.automix import AUDIO_SUFFIXES, find_stems
@@ -58,13 +83,14 @@ def run_mix(ctx: JobContext) -> dict[str, Any]:
     files = find_stems([stems_dir])
     applied = None
     muted = set(p.get("muted") or [])
+    solo = set(p.get("solo") or [])
+    silenced = muted | ({f.name for f in files} - solo if solo else set())
     saved = None
     if p.get("apply"):
         saved = load_settings(ctx.in_dir / "settings.json")
-        applied = replace(
-            saved,
-            stems=[replace(s, gain_db=MUTED_DB) if Path(s.file).name in muted else s for s in saved.stems],
-        )
+        files = [f for f in files if f.name not in silenced]
+        lead = saved.lead if saved.lead and Path(saved.lead).name not in silenced else None
+        applied = replace(saved, stems=[s for s in saved.stems if Path(s.file).name not in silenced], lead=lead)
     options = MixOptions(
         roles=dict(p.get("roles") or {}),
         genre=p.get("genre", "pop"),
@@ -74,8 +100,8 @@ def run_mix(ctx: JobContext) -> dict[str, Any]:
     )
     out = ctx.out_dir
     report, settings = automix(files, out / "mix.wav", options, ctx.sub(0.03, 0.9))
-    if saved is not None:  # keep the real faders of muted stems in what the page edits next
-        settings = replace(settings, stems=[replace(s, file=Path(s.file).name) for s in saved.stems])
+    if saved is not None:  # every stem, with its real fader, and the lead, in what the page edits next
+        settings = replace(settings, stems=[replace(s, file=Path(s.file).name) for s in saved.stems], lead=saved.lead)
     settings = _by_name(settings)
     settings.save(out / "settings.json")
     parameters = {
@@ -84,6 +110,7 @@ def run_mix(ctx: JobContext) -> dict[str, Any]:
         "roles": options.roles,
         "apply": bool(applied),
         "muted": sorted(muted),
+        "solo": sorted(solo),
     }
     write_recipe(out / "mix.wav", "mix", parameters, inputs=files, argv=["tunesmith", "serve"])
     write_recipe(out / "settings.json", "mix-settings", parameters, inputs=files, argv=["tunesmith", "serve"])
@@ -93,7 +120,12 @@ def run_mix(ctx: JobContext) -> dict[str, Any]:
     doc["lead"] = Path(doc["lead"]).name if doc["lead"] else None
     for stem in doc["stems"]:
         stem["file"] = Path(stem["file"]).name
-        stem["muted"] = stem["file"] in muted
+        stem.update(muted=False, soloed=stem["file"] in solo, silenced=False)
+    if saved is not None:  # the stems left out, in the settings' order, so the page shows every stem
+        rendered = {s["file"] for s in doc["stems"]}
+        doc["stems"] += [
+            _left_out(s, muted=Path(s.file).name in muted) for s in saved.stems if Path(s.file).name not in rendered
+        ]
     return {
         "report": doc,
         "settings": settings.to_dict(),

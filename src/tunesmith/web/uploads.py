@@ -7,6 +7,18 @@ temporary name, is hashed (SHA-256) on the way, and appears under its real name 
 ``upload.json`` beside it only when complete; a body over the limit stops with HTTP 413 and
 leaves nothing behind. Zip archives of stems are unpacked by :func:`extract_zip` inside a job,
 never in a request.
+
+Clean-up policy (uploads are working copies, never the studio's record of anything):
+
+- a job takes its own hard link to each upload it uses, so an upload is **consumed** by its jobs:
+  it is deleted as soon as the last queued or running job that used it has ended (done, failed
+  or cancelled) or been deleted. Until then the same upload id can start more jobs (a second
+  master at another target, one reference for several masters);
+- an upload no job has used is deleted once it is older than ``max_age_s`` (24 h by default);
+  the studio sweeps at start and every 10 minutes;
+- a partial upload (the body stopped: over the limit, the client went away, a bad multipart
+  body) is deleted at once; any left by a server that was killed mid-upload are deleted when the
+  next one starts (no upload can be arriving then: the data folder is one studio's alone).
 """
 
 from __future__ import annotations
@@ -15,6 +27,7 @@ import datetime as dt
 import hashlib
 import json
 import shutil
+import time
 import uuid
 import zipfile
 from collections.abc import Callable
@@ -33,6 +46,8 @@ DEFAULT_MAX_UPLOAD_BYTES = 2 * 1024**3
 #: Bytes gathered before one disk write (and hash update), done off the event loop.
 FLUSH_BYTES = 1 << 20
 MAX_FILES_PER_REQUEST = 64
+#: Age after which an upload no job is using is deleted, s.
+DEFAULT_MAX_AGE_S = 24 * 3600.0
 
 
 class UploadTooLarge(Exception):  # noqa: N818 - mirrors HTTP's "413 Content Too Large"
@@ -77,12 +92,51 @@ class UploadStore:
         ``<data dir>/uploads``.
     max_bytes : int
         Largest request body accepted, bytes.
+    max_age_s : float
+        Age after which an upload that no job is using is deleted by :meth:`sweep`, s.
     """
 
-    def __init__(self, root: Path, max_bytes: int = DEFAULT_MAX_UPLOAD_BYTES) -> None:
+    def __init__(
+        self, root: Path, max_bytes: int = DEFAULT_MAX_UPLOAD_BYTES, max_age_s: float = DEFAULT_MAX_AGE_S
+    ) -> None:
         self.root = root
         self.max_bytes = max_bytes
+        self.max_age_s = max_age_s
         root.mkdir(parents=True, exist_ok=True)
+
+    def id_of(self, path: Path) -> str | None:
+        """The id of the upload ``path`` is the file of, or None (not an upload of this store)."""
+        folder = Path(path).parent
+        if folder.parent != self.root or not ID_PATTERN.match(folder.name):
+            return None
+        return folder.name
+
+    def sweep(self, keep: set[str] | frozenset[str] = frozenset(), partial_too: bool = False) -> list[str]:
+        """Delete expired uploads (see the module's clean-up policy); the ids deleted.
+
+        Parameters
+        ----------
+        keep : set of str
+            Uploads in use by a waiting or running job: never deleted.
+        partial_too : bool
+            Delete every partial upload whatever its age (only when no upload can be arriving:
+            at start).
+        """
+        now = time.time()
+        removed = []
+        for folder in self.root.iterdir():
+            if not folder.is_dir() or not ID_PATTERN.match(folder.name) or folder.name in keep:
+                continue
+            complete = (folder / "upload.json").is_file()
+            try:
+                # A partial upload's file is written as it arrives: its newest file says when it last moved.
+                touched = max([folder.stat().st_mtime, *(p.stat().st_mtime for p in folder.iterdir())])
+            except OSError:
+                continue  # deleted meanwhile
+            if (not complete and partial_too) or now - touched > self.max_age_s:
+                shutil.rmtree(folder, ignore_errors=True)
+                removed.append(folder.name)
+        return removed
 
     def folder(self, upload_id: str) -> Path | None:
         """The folder of a complete upload, or None (also for anything that is not an id)."""

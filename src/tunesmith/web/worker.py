@@ -118,11 +118,24 @@ def _watch_server(server_pid: int, every_s: float = 0.5) -> None:
     threading.Thread(target=watch, name="tunesmith-watch-server", daemon=True).start()
 
 
-def run_job(folder: str, server_pid: int | None = None) -> None:
-    """Entry point of a worker process (started by :class:`tunesmith.web.jobs.JobManager`)."""
+def run_job(folder: str, server_pid: int | None = None, nice: int = 0) -> None:
+    """Entry point of a worker process (started by :class:`tunesmith.web.jobs.JobManager`).
+
+    Parameters
+    ----------
+    folder : str
+        The job's folder.
+    server_pid : int, optional
+        The studio's process: the job stops itself when it is gone.
+    nice : int
+        CPU priority to add (the studio's status calls come before audio work on a busy machine;
+        what the job starts, FluidSynth or ffmpeg, inherits it).
+    """
     path = Path(folder)
     # Lead a process group of our own, so cancelling the job stops whatever it starts too.
     os.setpgid(0, 0)
+    if nice > 0:
+        os.nice(nice)
     if server_pid is not None:
         _watch_server(server_pid)
     log = os.open(path / "worker.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)

@@ -61,15 +61,12 @@ async function redecide() {
   } catch (err) { jobUi($("#setup")).status.textContent = err.message; }
 }
 
-function effectiveMuted() {
-  if (soloed !== null) return settings.stems.map((s) => s.file).filter((f) => f !== soloed);
-  return [...muted];
-}
-
+// Mute and solo are rendered by the server: muted stems (and, with a solo, the others) are left out.
 async function rerender() {
   clearTimeout(timer);
   try {
-    await follow(await api(`/api/mix/${current.id}/apply`, { method: "POST", body: { settings, muted: effectiveMuted() } }));
+    const body = { settings, muted: [...muted], solo: soloed === null ? [] : [soloed] };
+    await follow(await api(`/api/mix/${current.id}/apply`, { method: "POST", body }));
   } catch (err) { jobUi($("#setup")).status.textContent = err.message; }
 }
 
@@ -93,7 +90,8 @@ function show(job) {
   const r = job.result;
   settings = structuredClone(r.settings);
   muted = new Set(r.report.stems.filter((s) => s.muted).map((s) => s.file));
-  soloed = null;
+  const solo = r.report.stems.find((s) => s.soloed);
+  soloed = solo ? solo.file : null;
   $("#result").classList.remove("hidden");
   $("#audio-mix").src = fileUrl(job.id, r.files.wav);
   drawWave($("#wave-mix"), r.waveform);
@@ -112,7 +110,7 @@ function show(job) {
     });
     const mute = el("button", { type: "button", class: `small${muted.has(s.file) ? " on" : ""}`, text: "M", title: "mute" });
     mute.addEventListener("click", () => { muted.has(s.file) ? muted.delete(s.file) : muted.add(s.file); mute.classList.toggle("on"); edited(); });
-    const solo = el("button", { type: "button", class: "small", text: "S", title: "solo", "data-file": s.file });
+    const solo = el("button", { type: "button", class: `small${soloed === s.file ? " on" : ""}`, text: "S", title: "solo", "data-file": s.file });
     solo.addEventListener("click", () => {
       soloed = soloed === s.file ? null : s.file;
       for (const b of document.querySelectorAll("#console button[data-file]")) b.classList.toggle("on", b.dataset.file === soloed);

@@ -67,7 +67,7 @@ export function followJob(jobId, onStatus = () => {}) {
     const poll = async () => {
       while (!finished) {
         try {
-          const s = await api(`/api/jobs/${jobId}`);
+          const s = await api(`/api/jobs/${jobId}/status`); // cheap: the full job comes once, at the end
           onStatus(s);
           if (["done", "failed", "cancelled"].includes(s.state)) { await done(); return; }
         } catch { /* the server may be restarting: keep trying */ }
