@@ -293,7 +293,14 @@ def write_harmonization(
     # The seed is recorded (it may have been drawn at random) so `tunesmith reproduce` can replay it.
     recipes = [
         write_recipe(
-            p, "harmonize", params, seed=result.seed, models=result.models, argv=argv, ai_generated=True, inputs=[source]
+            p,
+            "harmonize",
+            params,
+            seed=result.seed,
+            models=result.models,
+            argv=argv,
+            ai_generated=True,
+            inputs=[source],
         )
         for p in (midi, xml)
     ]
