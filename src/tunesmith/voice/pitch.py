@@ -33,7 +33,9 @@ RIGHT_CONTEXT = 10
 CHUNK_FRAMES = 1875 - LEFT_CONTEXT - RIGHT_CONTEXT  # 30 s per tracker call, context included
 GATE_ABOVE_FLOOR_DB = 10.0  # frames quieter than the noise floor plus this are not tracked…
 GATE_BELOW_LOUD_DB = 40.0  # …unless that would gate frames within this of the chunk's loud level
-MIN_SKIP_FRAMES = 40  # only quiet stretches longer than 0.64 s are skipped (each call has a fixed cost)
+# Only quiet stretches of 0.45 s or more are skipped: resuming costs the 21 frames of context the
+# network needs around a stretch plus a call, and the 2-frame margins stay tracked.
+MIN_SKIP_FRAMES = 28
 FMIN_HZ, FMAX_HZ = 46.875, 2093.75  # swift-f0's model range
 PYIN_FMIN_HZ, PYIN_FMAX_HZ = 60.0, 1100.0
 CLIP_LEVEL = 0.998  # |sample| at or above this is counted as clipped
@@ -140,11 +142,28 @@ class _Tracker:
 _TRACKERS: dict[tuple[str, int | None], _Tracker] = {}
 
 
+def _threads(threads: int | None) -> int | None:
+    """ONNX Runtime threads: as asked; otherwise one when every core is already busy, else its own choice.
+
+    On a loaded machine a second intra-op thread mostly waits for a core (measured on two
+    shared cores at load average 8: the same CPU time, 4.6 times the wall time). The thread
+    count does not change the result: the network's kernels split the output, not the sums.
+    """
+    if threads is not None:
+        return threads
+    cores = os.cpu_count() or 1
+    try:
+        busy = os.getloadavg()[0] >= cores
+    except OSError:  # no load average on this platform
+        busy = False
+    return 1 if busy or cores == 1 else None
+
+
 def _tracker(name: str, threads: int | None) -> _Tracker:
     """One tracker per kind and thread count for the whole process (an ONNX session takes ~0.1 s to build)."""
-    key = (name, threads)
+    key = (name, _threads(threads))
     if key not in _TRACKERS:
-        _TRACKERS[key] = _Tracker(name, threads)
+        _TRACKERS[key] = _Tracker(*key)
     return _TRACKERS[key]
 
 
@@ -249,7 +268,8 @@ def track_pitch(
     tracker : str
         ``auto``, ``swift-f0`` or ``pyin``.
     threads : int, optional
-        ONNX Runtime threads (default: its own choice, the physical cores).
+        ONNX Runtime threads (default: one when the load average already fills every core,
+        else its own choice, the physical cores).
     progress : callable, optional
         Called with the fraction of the file done (0–1).
     block_frames : int

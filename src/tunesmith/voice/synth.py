@@ -11,7 +11,9 @@ transcriber's life hard in the ways real singers do, not to sound beautiful:
 - **"mm" humming**: one nasal murmur resonance, an anti-resonance and a steep low-pass, with
   soft onsets and small level dips for repeated notes;
 - **pitch**: a singer-wide tuning offset, slow drift, per-note intonation error, scoops from
-  below, legato glides between notes (a third of them slow slides of up to 300 ms), vibrato
+  below, legato glides between notes (a third of them slow slides of up to 300 ms, but never
+  more than 40 % of the note: singers arrive on short notes), overshoot past the new note
+  after half the glides, vibrato
   (5–6.5 Hz, ±30–60 cents) that fades in on long notes, and a little jitter;
 - **timing**: onsets and offsets jittered around the written ones;
 - **consonants**: unvoiced fricatives and plosives before some sung notes (the voice stops
@@ -40,6 +42,8 @@ VOWELS: dict[str, tuple[tuple[float, float], ...]] = {
     "o": ((570, 80), (840, 90), (2410, 170), (3400, 250)),
     "u": ((320, 60), (870, 80), (2240, 160), (3300, 250)),
 }
+#: Bumped whenever the same seed would sing differently (benchmark caches are keyed on it).
+SYNTH_VERSION = 2
 CONTROL_HZ = 500  # pitch and level are designed at 2 ms steps and interpolated to the sample rate
 MALE_CENTRE, FEMALE_CENTRE = 52, 64  # MIDI note a singer's tunes are moved (by octaves) towards
 
@@ -252,11 +256,23 @@ def sing(
         legato = prev_pitch is not None and on - prev_end < 0.06
         if legato:
             # Most changes of note are quick; a third are slow slides (portamento) of up to 300 ms.
+            # A singer still arrives on a short note: the slide takes at most 40 % of it.
             glide = rng.uniform(0.04, 0.12) if rng.random() < 0.67 else rng.uniform(0.12, 0.3)
-            w = np.clip(local_t / glide, 0.0, 1.0)
+            glide = min(glide, max(0.03, 0.4 * dur))
+            # The pitch keeps moving while a consonant silences the voice: the slide starts
+            # where the previous note stopped sounding, not where this one resumes.
+            w = np.clip((local_t + (on - prev_end)) / glide, 0.0, 1.0)
             curve += (prev_pitch - centre) * (1 - (3 * w**2 - 2 * w**3))
+            if rng.random() < 0.5:
+                # Overshoot (Saitou et al. 2005): the pitch passes the target by 5-20 % of the
+                # interval (at most half a semitone) and settles back within ~50-120 ms.
+                over = float(np.clip(rng.uniform(0.05, 0.2) * (centre - prev_pitch), -0.5, 0.5))
+                settle = rng.uniform(0.05, 0.12)
+                u = np.clip((local_t + (on - prev_end) - glide) / settle, 0.0, 1.0)
+                curve += over * np.sin(math.pi * u)
         elif rng.random() < 0.45:
             scoop, length = rng.uniform(0.5, 2.0), rng.uniform(0.04, 0.15)
+            length = min(length, max(0.03, 0.35 * dur))  # a short note is reached all the same
             w = np.clip(local_t / length, 0.0, 1.0)
             curve -= scoop * (1 - w) ** 2
         if consonant == "voiced":
