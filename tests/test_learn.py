@@ -260,6 +260,38 @@ def test_harmonize_and_accompany_accept_the_learned_style(
     assert json.loads(run.stdout)["style"] == "waltzes" and out.is_file()
 
 
+def test_accompany_with_the_learned_chord_model_uses_the_style_adapter(
+    learned: tuple, user_styles: Path, folder: Path, tmp_path: Path
+) -> None:
+    """``accompany --chord-model learned --style NAME``: the network carries the style's chord adapter, and
+    the band plays other chords than the untouched network would (same tune, same seed)."""
+    from tunesmith.accompany.engine import AccompanySettings
+    from tunesmith.accompany.offline import accompany_file
+
+    _report, style_dir = learned
+    text = (style_dir / "style.toml").read_text()
+    assert 'chord_adapter = "chord_adapter.safetensors"' in text
+    base = style_dir / "waltzes-no-adapter.toml"  # the same style without its chord adapter
+    base.write_text(text.replace('chord_adapter = "chord_adapter.safetensors"', ""))
+    try:
+        tune = folder / "old" / "waltz3.mid"
+        runs = {}
+        for name, style in (("adapted", "waltzes"), ("base", str(base))):
+            settings = AccompanySettings(style=style, chord_model="learned", seed=3)
+            report, _ = accompany_file(tune, tmp_path / f"{name}.mid", settings)
+            runs[name] = report
+        again, _ = accompany_file(
+            tune, tmp_path / "again.mid", AccompanySettings("waltzes", chord_model="learned", seed=3)
+        )
+    finally:
+        base.unlink()
+    chords = {k: [(c["beat"], c["chord"]) for c in r.chords] for k, r in runs.items()}
+    assert chords["adapted"] and chords["adapted"] != chords["base"]
+    assert [(c["beat"], c["chord"]) for c in again.chords] == chords["adapted"]  # deterministic
+    ids = {m["id"] for m in runs["adapted"].models}
+    assert "chord-adapter:waltzes" in ids and not any("adapter" in m["id"] for m in runs["base"].models)
+
+
 def test_produce_renders_a_song_in_the_learned_style(learned: tuple, user_styles: Path, tmp_path: Path) -> None:
     from tunesmith.compose import ComposeOptions
     from tunesmith.pipeline import ProduceOptions, produce

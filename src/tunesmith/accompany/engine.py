@@ -182,7 +182,7 @@ class Accompanist:
             if self.settings.chord_model == "learned":
                 from tunesmith.accompany.learned import LearnedPredictor
 
-                predictor = LearnedPredictor()
+                predictor = LearnedPredictor(style=self.style)  # with a learned style's chord adapter
             else:
                 predictor = DiatonicPredictor()
         self.predictor: ChordPredictor = predictor

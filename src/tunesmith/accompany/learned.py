@@ -12,7 +12,9 @@ keeps a wrong chord) — and answers with the most likely chord. Inside a slot i
 at a beat line when the model, having heard one more beat, is clearly surer of another
 chord (``margin`` nats).
 
-Chosen with ``--chord-model learned``. On POP909 training songs it scores well below the
+Chosen with ``--chord-model learned``. With a style made by ``tunesmith learn`` the network
+carries that style's chord adapter (:func:`tunesmith.models.chord.model_for_style`), so the
+band leans to the musician's own chord vocabulary and moves. On POP909 training songs it scores well below the
 fallback on the note-in-chord ratio (0.48 against 0.66; ``docs/BENCHMARKS.md``), so the
 fallback stays the default.
 """
@@ -38,9 +40,12 @@ class LearnedPredictor:
     margin : float
         Log-probability (nats) by which the model must prefer another chord to revise at a beat
         line inside a slot.
+    style : Style, optional
+        The band's style: a learned style's chord adapter is applied (the packaged network otherwise).
     """
 
     margin: float = 1.0
+    style: object = field(default=None, repr=False)
     _model: object = field(default=None, repr=False)
     _state: np.ndarray | None = field(default=None, repr=False)
     _next_beat: int | None = field(default=None, repr=False)  # the beat whose chord the next step predicts
@@ -49,9 +54,11 @@ class LearnedPredictor:
     model: ClassVar[dict[str, str]] = {"id": "chord-gru-pop909 (streaming)"}
 
     def __post_init__(self) -> None:
-        from tunesmith.models.chord import packaged_model
+        from tunesmith.models.chord import model_for_style
 
-        self._model = packaged_model()
+        self._model = model_for_style(self.style)
+        if getattr(self._model, "adapter", None) is not None:
+            self.model = {"id": f"chord-gru-pop909 (streaming) + chord-adapter:{getattr(self.style, 'name', '')}"}
 
     def choose(self, context: ChordContext) -> Chord:
         """The chord for ``context.beat``: the network's most likely chord for the beat it falls in."""

@@ -104,15 +104,16 @@ def band_tracks(engine: Accompanist, events: list[BandEvent], to_beats) -> list[
     ]
 
 
-def _models(settings: AccompanySettings) -> list[dict[str, str]]:
-    """Identities of the learned data the band's chords came from (for recipes)."""
+def _models(settings: AccompanySettings, style: object = None) -> list[dict[str, str]]:
+    """Identities of the learned data the band's chords came from (for recipes): with the chord
+    network, its weights and the style's chord adapter when it is a learned style."""
     from tunesmith.compose.harmony import model_id
 
     models = [model_id()]  # the candidate chords and priors come from the POP909 progression statistics
     if settings.chord_model == "learned":
-        from tunesmith.models.chord import model_id as chord_model_id
+        from tunesmith.models.chord import style_model_ids
 
-        models.append(chord_model_id())
+        models += style_model_ids(style)
     return models
 
 
@@ -210,7 +211,7 @@ def accompany_file(
         tracks=[{"name": t.name, "program": t.program, "drums": t.is_drum, "notes": len(t.notes)} for t in band],
         performer_notes=sum(len(t.notes) for t in chosen),
         stats={k: v for k, v in asdict(engine.stats).items() if k != "key_changes"},
-        models=_models(settings),
+        models=_models(settings, engine.style),
         seconds=round(time.perf_counter() - t0, 3),
         notes=remarks,
     )

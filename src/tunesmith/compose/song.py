@@ -27,7 +27,7 @@ from tunesmith.compose.harmony import (
     section_progression,
 )
 from tunesmith.compose.melody import write_melody
-from tunesmith.compose.style import Part, Style, get_style
+from tunesmith.compose.style import Part, Style, choose_metre, get_style
 from tunesmith.errors import UsageError
 from tunesmith.models.melody import MelodyReport, SamplingOptions, write_melody_model
 from tunesmith.models.melody import model_id as melody_model_id
@@ -253,6 +253,7 @@ def compose(options: ComposeOptions) -> Composition:
         raise UsageError(f"--tempo must be {TEMPO_RANGE[0]:.0f}..{TEMPO_RANGE[1]:.0f} BPM, got {tempo:g}")
     # The style's name is mixed into the seed so one seed gives unrelated songs in different styles.
     rng = np.random.default_rng([options.seed, zlib.crc32(style.name.encode())])
+    style = choose_metre(style, rng)  # a style learned from pieces in several metres writes each in its share
     bar = style.bar_beats
     user_chords = parse_chord_list(options.chords, bar) if options.chords else None
     if options.structure:
@@ -474,6 +475,16 @@ def write_lead(
         # A learned style's adapter already knows how its musician treats the chords: sample it as the
         # model was validated (LEARNED_SAMPLING), not with the extra pull of the built-in styles.
         options = LEARNED_SAMPLING if "melody_adapter" in style.learned else COMPOSE_SAMPLING
+        if style.repeat_penalty:
+            options = replace(options, repeat_penalty=style.repeat_penalty)
+        if style.duration_bias:
+            options = replace(options, duration_bias=_duration_bias(style.duration_bias))
+        if style.interval_bias:
+            bias = tuple(style.interval_bias.get(step, 0.0) for step in range(-12, 13))
+            options = replace(options, interval_bias=bias)
+        if "melody_adapter" in style.learned and "x" in style.cadence_rhythm:
+            # A learned style ends its phrases as its musician does: the last note where their cadence bars have it.
+            options = replace(options, cadence_at=style.cadence_rhythm.rfind("x") / len(style.cadence_rhythm))
         notes = write_melody_model(style, key, spans, slots, rng, span, options=options, report=report)
         found = {"max_overlap": report.max_overlap, "phrases": report.phrases, "phrases_redrawn": report.resampled}
     else:
@@ -490,6 +501,17 @@ def write_lead(
         # The longest run shared with the training tunes and with the style's own sources, each.
         found["max_overlap_by_index"] = index.overlaps(notes)
     return notes, {"writer": writer, "copy_threshold": COPY_NOTES} | found
+
+
+def _duration_bias(table: dict[int, float]) -> tuple[float, ...]:
+    """A style's ``duration_bias`` (nats by note length, ticks) as one value per melody-model duration token."""
+    from tunesmith.models.melody import N_DUR
+
+    bias = [0.0] * N_DUR
+    for ticks, nats in table.items():
+        if 1 <= ticks <= N_DUR:
+            bias[ticks - 1] = nats
+    return tuple(bias)
 
 
 def _final_chord(

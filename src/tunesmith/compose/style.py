@@ -182,6 +182,16 @@ class Style:
     melody_tag: str = ""
     #: Files of a learned style by kind (:data:`LEARNED_FILES`), resolved beside the style file.
     learned: dict[str, Path] = field(default_factory=dict)
+    #: ``[melody] repeat_penalty``: nats taken from the model's log-probability of repeating a pitch.
+    repeat_penalty: float = 0.0
+    #: ``[melody] duration_bias``: nats added to the melody model's log-probability of notes of so many ticks.
+    duration_bias: dict[int, float] = field(default_factory=dict)
+    #: ``[melody] interval_bias``: nats added to the melody model's log-probability of a step of so many semitones.
+    interval_bias: dict[int, float] = field(default_factory=dict)
+    #: ``[metres]``: the share of songs in this style's own metre, and the style in each other metre
+    #: with its share (:func:`choose_metre` draws one per song).
+    metre_weight: float = 1.0
+    metre_variants: tuple[tuple[float, Style], ...] = ()
 
     @property
     def bar_beats(self) -> float:
@@ -360,6 +370,20 @@ def _build(doc: dict[str, Any], path: Path) -> Style:
     cadence_rhythm = cadence_rhythm.replace("|", "")
     melody_tag = str(melody.get("tag", ""))
     _need(not melody_tag or melody_tag in MELODY_TAGS, f"melody.tag must be one of {', '.join(MELODY_TAGS)}")
+    repeat_penalty = float(melody.get("repeat_penalty", 0.0))
+    _need(-10.0 <= repeat_penalty <= 10.0, f"melody.repeat_penalty must be -10..10 nats, got {repeat_penalty}")
+    interval_bias = {int(k): float(v) for k, v in melody.get("interval_bias", {}).items()}
+    for step, nats in interval_bias.items():
+        _need(
+            -12 <= step <= 12 and -10.0 <= nats <= 10.0,
+            f"melody.interval_bias: {step} = {nats} (-12..12, -10..10 nats)",
+        )
+    duration_bias = {int(k): float(v) for k, v in melody.get("duration_bias", {}).items()}
+    for ticks, nats in duration_bias.items():
+        _need(
+            1 <= ticks <= 96 and -10.0 <= nats <= 10.0,
+            f"melody.duration_bias: {ticks} = {nats} (ticks 1..96, -10..10 nats)",
+        )
     learned: dict[str, Path] = {}
     for kind, value in doc.get("learned", {}).items():
         _need(kind in LEARNED_FILES, f"learned.{kind}: unknown entry (known: {', '.join(LEARNED_FILES)})")
@@ -483,7 +507,75 @@ def _build(doc: dict[str, Any], path: Path) -> Style:
         transitions=transitions,
         melody_tag=melody_tag,
         learned=learned,
+        repeat_penalty=repeat_penalty,
+        duration_bias=duration_bias,
+        interval_bias=interval_bias,
+        **_metres(doc, path, metre),
     )
+
+
+#: Tables of a ``[metres."6/8"]`` entry merged into the style's own, entry by entry; any other
+#: table it names (parts, sections, comping, bass, grooves, fills, structure) replaces the style's.
+MERGED_IN_VARIANTS = ("tempo", "harmony", "melody")
+_REPLACED_IN_VARIANTS = ("structure", "parts", "sections", "comping", "bass", "grooves", "fills")
+_VARIANT_KEYS = ("weight", *MERGED_IN_VARIANTS, *_REPLACED_IN_VARIANTS)
+
+
+def _metres(doc: dict[str, Any], path: Path, metre: str) -> dict[str, Any]:
+    """``metre_weight`` and ``metre_variants`` from a ``[metres]`` table (a style that writes in several metres).
+
+    Each entry is a metre with its ``weight`` (share of songs); the style's own metre holds its
+    weight only, every other entry the tables that differ in that metre (see ``docs/STYLES.md``).
+    """
+    table = doc.get("metres")
+    if table is None:
+        return {}
+    _need(isinstance(table, dict) and bool(table), "metres must be a table of metre = { weight = … }")
+    _need(metre in table, f"metres must list the style's own metre {metre!r}")
+    weight, variants = 1.0, []
+    for text, entry in table.items():
+        what = f"metres.{text!r}"
+        _need(isinstance(entry, dict) and "weight" in entry, f"{what} needs a weight")
+        w = float(entry["weight"])
+        _need(0.0 < w < float("inf"), f"{what}.weight must be positive, got {w}")
+        unknown = sorted(set(entry) - set(_VARIANT_KEYS))
+        _need(not unknown, f"{what}: unknown entry {', '.join(unknown)} (known: {', '.join(_VARIANT_KEYS)})")
+        if text == metre:
+            _need(len(entry) == 1, f"{what} is the style's own metre: it holds its weight only")
+            weight = w
+            continue
+        sub = {k: v for k, v in doc.items() if k != "metres"}
+        for k, v in entry.items():
+            if k == "weight":
+                continue
+            merge = k in MERGED_IN_VARIANTS and isinstance(v, dict) and isinstance(sub.get(k), dict)
+            sub[k] = {**sub[k], **v} if merge else v
+        sub["metre"] = text
+        try:
+            variants.append((w, _build(sub, path)))
+        except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:
+            msg = f"missing field {exc.args[0]!r}" if isinstance(exc, KeyError) else str(exc)
+            raise ValueError(f"{what}: {msg}") from None
+    return {"metre_weight": weight, "metre_variants": tuple(variants)}
+
+
+def choose_metre(style: Style, rng: Any) -> Style:
+    """The style in one of its metres, drawn by their shares (``style`` itself when it has one metre).
+
+    Parameters
+    ----------
+    rng : numpy.random.Generator
+        Draws once, and only when the style has other metres.
+    """
+    if not style.metre_variants:
+        return style
+    weights = [style.metre_weight, *(w for w, _ in style.metre_variants)]
+    pick = float(rng.random()) * sum(weights)
+    for i, w in enumerate(weights):
+        pick -= w
+        if pick < 0:
+            return style if i == 0 else style.metre_variants[i - 1][1]
+    return style.metre_variants[-1][1]
 
 
 def _transitions(table: Any) -> dict[str, dict[str, dict[str, float]]]:

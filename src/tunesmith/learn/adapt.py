@@ -74,6 +74,12 @@ class AdapterReport:
     train_tunes: int = 0
     valid_tunes: int = 0
     skipped: str = ""
+    #: How ``[melody] repeat_penalty`` was set (:class:`tunesmith.learn.calibrate.RepeatCalibration`).
+    repeat_calibration: dict = field(default_factory=dict)
+    #: Per metre, how ``[melody] duration_bias`` was fitted (:func:`tunesmith.learn.calibrate.calibrate_durations`).
+    duration_calibration: dict = field(default_factory=dict)
+    #: How ``[melody] interval_bias`` was fitted (:func:`tunesmith.learn.calibrate.calibrate_intervals`).
+    interval_calibration: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         """JSON-ready form."""

@@ -7,15 +7,17 @@
    :class:`~tunesmith.learn.stats.StyleStats` as they arrive; only a bounded sample of
    melodies (a reservoir) and the originality index's step codes are kept, so memory does
    not grow with the folder beyond four bytes per note of the index.
-2. **Write the style** (:meth:`StyleStats.style_doc`): tempo, metre, swing, keys, the chord
-   table and harmonic rhythm, the form, the melody's range, rhythm cells and leaps, the parts
-   with their programs and registers, comping, bass and drum patterns — a ``style.toml`` in
+2. **Write the style** (:meth:`StyleStats.style_doc`): tempo, the metres and their shares, swing,
+   keys, the chord table and harmonic rhythm, the form, the melody's range, rhythm cells and leaps,
+   the parts with their programs and registers, comping, bass and drum patterns (per metre) — a ``style.toml`` in
    the format of the built-in styles (``docs/STYLES.md``), checked by loading it.
 3. **Fine-tune** the melody and chord models lightly (:mod:`tunesmith.learn.adapt`), with
    early stopping on every fifth piece held out.
 4. **Index the pieces** for the originality guard (every pitched line), so music composed in
    the style never plays the musician's own songs back.
-5. **Card** (``card.json``, ``card.md``): every source with its SHA-256, what was skipped and
+5. **Calibrate** the melody's repeat penalty by composing a few short songs in the new style
+   (:mod:`tunesmith.learn.calibrate`), so its tunes repeat notes as often as the pieces do.
+6. **Card** (``card.json``, ``card.md``): every source with its SHA-256, what was skipped and
    why, the warnings, and how the fine-tuning went.
 """
 
@@ -273,7 +275,14 @@ def _build(
     """Write the style's files into ``built`` and return the report (the folder is moved by the caller)."""
     from tunesmith import __version__
     from tunesmith.compose.style import load_style
-    from tunesmith.learn.adapt import AdapterReport, fit_chord_adapter, fit_melody_adapter
+    from tunesmith.learn.adapt import AdapterReport, _grid, fit_chord_adapter, fit_melody_adapter
+    from tunesmith.learn.calibrate import (
+        calibrate_durations,
+        calibrate_intervals,
+        calibrate_repeat_penalty,
+        ioi_ticks,
+        repeat_share,
+    )
     from tunesmith.models.chord import model_id as chord_model_id
     from tunesmith.models.melody import model_id as melody_model_id
     from tunesmith.models.originality import OriginalityIndex
@@ -319,6 +328,25 @@ def _build(
     doc, remarks = stats.style_doc(name, description, adapters.melody_tag)
     learned["card"] = "card.md"
     doc["learned"] = learned
+    if len(pieces) >= MIN_ADAPT_PIECES:
+        # Sampled on its own the model drifts from the musician's note values and repeats notes more
+        # often: composing a few songs sets the style's duration bias per metre and its repeat
+        # penalty so that it does not (see tunesmith.learn.calibrate).
+        if progress:
+            progress("calibrate", 0, 1)
+        targets: dict[str, Counter] = {}
+        for p in pieces:
+            grid = _grid(p.melody)  # played (off-grid) MIDI is read on sixteenths, as it was fine-tuned on
+            targets.setdefault(f"{p.numerator}/{p.denominator}", Counter()).update(ioi_ticks(p.melody, grid))
+        adapters.duration_calibration = calibrate_durations(doc, built, targets)
+        adapters.interval_calibration = calibrate_intervals(doc, built, stats.intervals)
+        target = repeat_share(stats.intervals)
+        calibration = calibrate_repeat_penalty(doc, built, target)
+        adapters.repeat_calibration = calibration.to_dict()
+        if calibration.penalty:
+            doc["melody"]["repeat_penalty"] = calibration.penalty
+        if progress:
+            progress("calibrate", 1, 1)
     header = (
         f"{name}: a style learned by tunesmith {__version__} from {stats.pieces} pieces in {root}.\n"
         "Edit it like any style (docs/STYLES.md); card.md lists the sources it was learned from."
@@ -421,6 +449,25 @@ def _card_md(card: dict[str, Any]) -> str:
             out.append(
                 f"| {h['head']} | {h['valid_nll_before']} | {h['valid_nll_after']} | {h['steps']} ({h['best_step']}) |"
             )
+    rep, dur = ft.get("repeat_calibration") or {}, ft.get("duration_calibration") or {}
+    steps = ft.get("interval_calibration") or {}
+    if rep or dur:
+        out += ["", "## Sampling calibrated on the pieces", ""]
+    if steps:
+        out.append(
+            f"Melodic intervals of songs against the pieces', total variation distance {steps['distance_before']} "
+            f"without `interval_bias`, {steps['distance_after']} with it."
+        )
+    if rep:
+        out.append(
+            f"Repeated notes: {100 * rep['target']:.1f} % of the pieces' melodic steps; songs composed without a "
+            f"penalty {100 * rep['before']:.1f} %, with `repeat_penalty = {rep['penalty']}` {100 * rep['after']:.1f} %."
+        )
+    for metre, row in dur.items():
+        out.append(
+            f"- {metre}: note values (IOI) of songs against the pieces', total variation distance "
+            f"{row['distance_before']} without `duration_bias`, {row['distance_after']} with it"
+        )
     out += ["", "## Sources", "", "| file | pieces | SHA-256 |", "|---|---|---|"]
     out += [f"| {s['path']} | {s['pieces']} | `{s['sha256']}` |" for s in card["sources"]]
     if card["skipped"]:

@@ -28,6 +28,9 @@ KEY_SLOTS = 16  #: a learned key list has about this many entries, each key repe
 MAX_NUMERALS = 40  #: chord vocabulary of a learned table
 MAX_NEXT = 16  #: continuations kept per chord
 MAX_FORM_BARS = 64  #: a learned form is cut to its first 64 bars (a song's default length)
+#: A metre gets songs of its own when at least this share of the pieces with a tune (and two of them) is in it.
+MIN_METRE_SHARE = 0.1
+MAX_METRES = 6  #: metres a learned style writes in at most
 _DEFAULT_TEMPO = {"min": 80.0, "max": 120.0, "default": 100.0}
 
 
@@ -55,6 +58,7 @@ class StyleStats:
     melodic_pieces: int = 0
     tempos: Counter = field(default_factory=Counter)
     metres: Counter = field(default_factory=Counter)
+    metre_pieces: Counter = field(default_factory=Counter)  # pieces with a tune, per metre
     keys: Counter = field(default_factory=Counter)
     starts: dict[str, Counter] = field(default_factory=lambda: {"major": Counter(), "minor": Counter()})
     transitions: dict[str, dict[str, Counter]] = field(default_factory=lambda: {"major": {}, "minor": {}})
@@ -99,6 +103,7 @@ class StyleStats:
         if not len(piece.melody):
             return
         self.melodic_pieces += 1
+        self.metre_pieces[metre] += 1
         key = piece.key
         self.keys[key.short()] += 1
         mode = "minor" if key.mode == "minor" else "major"
@@ -139,6 +144,24 @@ class StyleStats:
         text = self.metres.most_common(1)[0][0] if self.metres else "4/4"
         num, den = text.split("/")
         return int(num), int(den)
+
+    def metre_shares(self) -> dict[str, float]:
+        """Share of the pieces with a tune in each metre a style writes in: the main :attr:`metre` and any
+        other metre of at least :data:`MIN_METRE_SHARE` of the pieces (and two pieces), rescaled to sum to 1.
+
+        A folder of jigs and reels is not a folder of jigs: each song the style composes is drawn in
+        one of its metres as often as the musician wrote in it.
+        """
+        main = "{}/{}".format(*self.metre)
+        total = sum(self.metre_pieces.values())
+        kept = {
+            m: c
+            for m, c in self.metre_pieces.most_common(MAX_METRES)
+            if m == main or (c >= 2 and c >= MIN_METRE_SHARE * total)
+        }
+        kept.setdefault(main, max(1, self.metre_pieces.get(main, 0)))
+        norm = sum(kept.values())
+        return {m: round(c / norm, 4) for m, c in sorted(kept.items(), key=lambda kv: (kv[0] != main, -kv[1]))}
 
     def tempo(self) -> dict[str, float]:
         """``{min, max, default}`` BPM: the 10th and 90th percentiles and the median of the pieces' tempi."""
@@ -238,11 +261,15 @@ class StyleStats:
         return " ".join(f"{c}:{length}" for c in letters), length
 
     def style_doc(self, name: str, description: str, tag: str = "") -> tuple[dict[str, Any], list[str]]:
-        """The learned style as a TOML-ready document, and remarks for the card (what was added or assumed)."""
+        """The learned style as a TOML-ready document, and remarks for the card (what was added or assumed).
+
+        The style is written in the metre most bars are in; where the pieces use other metres too
+        (:meth:`metre_shares`), a ``[metres]`` table gives each its share of songs and the tables
+        that differ in it (melody rhythms, harmonic rhythm, the band's patterns), as ``docs/STYLES.md``
+        describes.
+        """
         remarks: list[str] = []
         num, den = self.metre
-        bar = num * 4.0 / den
-        steps = round(bar * 4) if abs(bar * 4 - round(bar * 4)) < 1e-6 else 0
         metre = f"{num}/{den}"
         tempo = self.tempo()
         if not self.tempos:
@@ -262,30 +289,49 @@ class StyleStats:
         if chromatic:
             share = 100.0 * self.out_of_key / total_notes
             doc["chromatic_reason"] = f"{share:.0f} % of the melody notes of the sources lie outside their key"
+        structure, length = self.structure()
+        own, band_remarks = self._metre_tables(metre, structure)
+        remarks += band_remarks
         doc["harmony"] = {
             "source": "transitions",
-            "rhythm": self.harmonic_rhythm(bar),
+            "rhythm": own["harmony"]["rhythm"],
             "cadence": True,
             "transitions": self.transition_tables(),
         }
-        structure, length = self.structure()
         doc["structure"] = {"default": structure, "loop": f"loop:{min(8, 2 * length)}"}
-        melody_range = self.register("melody", (60, 79))
         leap = int(np.clip(_percentile(Counter({abs(k): v for k, v in self.intervals.items()}), 90), 2, 12))
+        doc["melody"] = {"range": self.register("melody", (60, 79)), **own["melody"], "leap": leap}
+        if tag:
+            doc["melody"]["tag"] = tag
+        for k in ("parts", "sections", "comping", "bass", "grooves", "fills"):
+            if own.get(k):
+                doc[k] = own[k]
+        shares = self.metre_shares()
+        if len(shares) > 1:
+            doc["metres"] = {metre: {"weight": shares[metre]}}
+            for other, share in shares.items():
+                if other != metre:
+                    tables, _ = self._metre_tables(other, structure)
+                    doc["metres"][other] = {"weight": share, **{k: v for k, v in tables.items() if v}}
+            remarks.append(
+                "songs are written in "
+                + ", ".join(f"{m} ({100 * w:.0f} %)" for m, w in shares.items())
+                + " as the pieces are"
+            )
+        return doc, remarks
+
+    def _metre_tables(self, metre: str, structure: str) -> tuple[dict[str, Any], list[str]]:
+        """The tables of a style that depend on its metre: the melody's rhythm cells and cadence, the harmonic
+        rhythm, and the band (parts, their patterns and the sections that use them), from the pieces in ``metre``."""
+        num, den = (int(x) for x in metre.split("/"))
+        bar = num * 4.0 / den
+        steps = round(bar * 4) if abs(bar * 4 - round(bar * 4)) < 1e-6 else 0
         cells = self.melody_cells.get(metre, Counter())
         rhythms = [c for c, _ in cells.most_common(12) if "x" in c and len(c) == steps][:6]
         cadence = [c for c, _ in self.cadence_cells.get(metre, Counter()).most_common(6) if c.startswith("x")]
-        doc["melody"] = {
-            "range": melody_range,
-            "rhythms": rhythms or ["x" + "-" * (steps - 1) if steps else "x---"],
-            "cadence_rhythm": cadence[0] if cadence else ("x" + "-" * (steps - 1) if steps else "x---"),
-            "leap": leap,
-        }
-        if tag:
-            doc["melody"]["tag"] = tag
-        parts, comping, bass, grooves, fills, part_remarks = self._band(metre, steps)
-        remarks += part_remarks
-        doc["parts"] = parts
+        whole = "x" + "-" * (steps - 1) if steps else "x---"
+        melody = {"rhythms": rhythms or [whole], "cadence_rhythm": cadence[0] if cadence else whole}
+        parts, comping, bass, grooves, fills, remarks = self._band(metre, steps)
         sections: dict[str, Any] = {}
         letters = list(dict.fromkeys(tok.split(":")[0] for tok in structure.split()))
         for i, letter in enumerate([*letters, "loop"]):
@@ -293,16 +339,17 @@ class StyleStats:
             if grooves:
                 sec["groove"] = next(iter(grooves))
             sections[letter] = sec
-        doc["sections"] = sections
-        if comping:
-            doc["comping"] = comping
-        if bass:
-            doc["bass"] = bass
-        if grooves:
-            doc["grooves"] = grooves
-        if fills:
-            doc["fills"] = fills
-        return doc, remarks
+        tables = {
+            "harmony": {"rhythm": self.harmonic_rhythm(bar)},
+            "melody": melody,
+            "parts": parts,
+            "sections": sections,
+            "comping": comping,
+            "bass": bass,
+            "grooves": grooves,
+            "fills": fills,
+        }
+        return tables, remarks
 
     def _band(self, metre: str, steps: int) -> tuple[dict, dict, dict, dict, dict, list[str]]:
         """Parts and their patterns: the instruments the sources use, in the roles they play them."""
@@ -315,7 +362,7 @@ class StyleStats:
         grooves: dict[str, Any] = {}
         fills: dict[str, Any] = {}
         texture = self.textures.most_common(1)[0][0] if self.textures else "solo"
-        beat_steps = max(1, steps // max(1, self.metre[0])) if steps else 4
+        beat_steps = max(1, steps // max(1, int(metre.split("/")[0]))) if steps else 4
         if texture == "voices":
             comping["chorale"] = {"kind": "chorale", "rhythm": ("x" + "-" * (beat_steps - 1)) * (steps // beat_steps)}
             for k, name in ((1, "alto"), (2, "tenor"), (3, "bass_voice")):

@@ -598,6 +598,23 @@ class SamplingOptions:
         Penalty, nats, per (6 semitones)² away from the register's centre.
     max_rest_ticks : int
         Longest rest inside a phrase, ticks.
+    repeat_penalty : float
+        Taken from the log-probability of repeating the previous note's pitch, nats (negative:
+        favoured). Sampled on its own, a network drifts into more repeated notes than it predicts
+        from real context; ``tunesmith learn`` sets this per style so its tunes repeat notes as
+        often as the musician's (:mod:`tunesmith.learn.calibrate`).
+    cadence_at : float or None
+        Where the last note of a phrase may start at the earliest, as a fraction of the phrase's
+        last bar; it is then held to the phrase's end. None: the bar's last strong beat (a held
+        note on beat 3 of 4/4). A learned style gives its musician's own phrase endings here (the
+        last onset of its ``cadence_rhythm``: a reel runs on in eighths to the bar line).
+    duration_bias : tuple of float
+        Added to the log-probability of each duration token (``N_DUR`` values, nats; empty: none).
+        ``tunesmith learn`` sets it per metre so a style's tunes move in its musician's note values.
+    interval_bias : tuple of float
+        Added to the log-probability of each note by its interval from the previous note (25 values
+        for -12 … +12 semitones, wider leaps counted as ±12; nats; empty: none). Set by ``tunesmith
+        learn`` so a style's tunes step and leap as its musician's do.
     """
 
     temperature: float = 1.0
@@ -606,6 +623,10 @@ class SamplingOptions:
     chord_bias: float = 0.5
     register_pull: float = 0.1
     max_rest_ticks: int = 2 * TICKS
+    repeat_penalty: float = 0.0
+    cadence_at: float | None = None
+    duration_bias: tuple[float, ...] = ()
+    interval_bias: tuple[float, ...] = ()
 
 
 @dataclass
@@ -709,6 +730,8 @@ def sample_span(
         for s in strong_beats(int(tl.numerators[final_bar]), int(tl.denominators[final_bar]))
     ]
     last_strong = max((s for s in strong if s < end), default=fb_start)
+    if options.cadence_at is not None:
+        last_strong = min(end - 1, fb_start + round(options.cadence_at * int(tl.bar_lengths[final_bar])))
     rel = np.arange(P_LO, P_HI + 1)
     ticks = np.arange(1, N_DUR + 1)
     pull = options.register_pull * ((rel[None, :] + np.arange(12)[:, None] - centre) / 6.0) ** 2  # per tonic
@@ -724,6 +747,10 @@ def sample_span(
             near = allowed & (np.abs(absolute - cur.last_note) <= options.max_leap)
             allowed = near if near.any() else allowed
         notes_lp = np.where(allowed, lp[1:] - pull[tonic], -np.inf)
+        if options.repeat_penalty and cur.last_note is not None:
+            notes_lp = np.where(absolute == cur.last_note, notes_lp - options.repeat_penalty, notes_lp)
+        if options.interval_bias and cur.last_note is not None:
+            notes_lp = notes_lp + np.asarray(options.interval_bias)[np.clip(absolute - cur.last_note, -12, 12) + 12]
         tones = table.tones[i]
         is_tone = tones[absolute % 12]
         closing = cadence is not None and t >= last_strong and t >= fb_start
@@ -745,6 +772,8 @@ def sample_span(
             full = np.concatenate([[-np.inf], np.where((absolute >= lo) & (absolute <= hi), lp[1:], -np.inf)])
         pitch = _nucleus(full, rng, options.temperature, options.top_p)
         ld = model.duration_logp(state, np.array([pitch]))[0].astype(np.float64)
+        if options.duration_bias:
+            ld = ld + np.asarray(options.duration_bias)
         ok = model.duration_seen & (t + ticks <= end)
         if pitch == REST:
             ok &= ticks <= options.max_rest_ticks
