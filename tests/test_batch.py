@@ -22,12 +22,12 @@ import soundfile as sf
 from tunesmith.errors import InputFileError, UsageError
 from tunesmith.pipeline.batch import (
     RAY_OBJECT_STORE_BYTES,
-    THREAD_ENV,
     WorkerDiedError,
     _drive,
     make_tasks,
     read_items,
     run_batch,
+    worker_env,
 )
 from tunesmith.pipeline.jobs import JOBS, Task, item_seed
 from tunesmith.pipeline.manifest import BatchItem, ItemResult
@@ -341,7 +341,7 @@ def ray_session() -> Any:
         include_dashboard=False,
         log_to_driver=False,
         logging_level="ERROR",
-        runtime_env={"env_vars": dict(THREAD_ENV)},
+        runtime_env={"env_vars": worker_env(1)},
     )
     yield ray
     ray.shutdown()
@@ -358,3 +358,26 @@ def test_ray_engine_gives_the_same_bytes_as_the_local_pool(
     # The same folder again: everything complete, nothing redone.
     again = run_batch("master", catalogue, tmp_path / "out", {"target": "streaming"}, engine="ray")
     assert (again.skipped, again.ok) == (4, 0)
+
+
+def test_workers_share_the_cores_among_their_own_threads(monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    from tunesmith.cores import THREADS_ENV, usable_cores
+
+    cores = len(os.sched_getaffinity(0))
+    monkeypatch.delenv(THREADS_ENV, raising=False)
+    assert usable_cores() == cores
+    monkeypatch.setenv(THREADS_ENV, "1")
+    assert usable_cores() == 1
+    for bad in ("0", "-2", "many", ""):
+        monkeypatch.setenv(THREADS_ENV, bad)
+        assert usable_cores() == cores  # a nonsense value is ignored, not obeyed
+    env = worker_env(0)
+    assert env[THREADS_ENV] == "1" and env["OPENBLAS_NUM_THREADS"] == "1"
+    assert worker_env(cores)[THREADS_ENV] == str(cores)
+    # A worker process started by the pool sees its share: all cores alone, one each when they are all busy.
+    probe = [sys.executable, "-c", "from tunesmith.cores import usable_cores; print(usable_cores())"]
+    for share in (cores, 1):
+        out = subprocess.run(probe, env={**os.environ, **worker_env(share)}, capture_output=True, text=True, check=True)
+        assert int(out.stdout) == share

@@ -8,13 +8,13 @@ mono excerpt (the middle two minutes at 22.05 kHz), which is what they need.
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import dataclass
 
 import numpy as np
 import scipy.fft as sfft
 
 from tunesmith.audio.keys import KRUMHANSL_MAJOR, KRUMHANSL_MINOR
+from tunesmith.cores import usable_cores
 
 #: Band edges for the spectral balance summary, Hz.
 LOW_MID_HZ = 250.0
@@ -25,7 +25,6 @@ _MAJOR_NAMES = ["C", "Db", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B"]
 _MINOR_NAMES = ["C", "C#", "D", "Eb", "E", "F", "F#", "G", "G#", "A", "Bb", "B"]
 
 ANALYSIS_SR = 22_050
-_WORKERS = os.cpu_count() or 1
 EXCERPT_S = 120.0
 MIN_MUSICAL_S = 3.0
 
@@ -89,7 +88,7 @@ class SpectrumAccumulator:
         if len(halves) >= 2:
             frames = np.concatenate((halves[:-1], halves[1:]), axis=1)  # 50 % overlap
             frames *= self._window
-            spec = sfft.rfft(frames, axis=1, workers=_WORKERS)
+            spec = sfft.rfft(frames, axis=1, workers=usable_cores())
             self._power += np.einsum("ij,ij->j", spec.real, spec.real) + np.einsum("ij,ij->j", spec.imag, spec.imag)
             self._count += len(frames)
         self._prev_half = halves[-1]

@@ -10,10 +10,10 @@ method, which gives the exact minimum-phase partner of any magnitude response.
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import scipy.fft as sfft
+
+from tunesmith.cores import usable_cores
 
 _FLOOR_DB = -120.0
 
@@ -81,7 +81,7 @@ class BlockFir:
         self.step = self.n_fft - self.taps + 1
         self._H = sfft.rfft(np.stack(filters).astype(np.float32), self.n_fft, axis=1)
         self._tail = np.zeros((len(filters), self.taps - 1), np.float32)
-        self._workers = max(1, min(len(filters), os.cpu_count() or 1))
+        self._workers = max(1, min(len(filters), usable_cores()))
 
     def process(self, x: np.ndarray) -> np.ndarray:
         """Filter the next ``(channels, frames)`` block; returns the same shape."""

@@ -29,7 +29,6 @@ Memory is bounded by the block size plus 16 bytes per 5 ms of audio.
 from __future__ import annotations
 
 import math
-import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -39,6 +38,7 @@ import soxr
 
 from tunesmith.audio.iir import k_energy_segments, sosfilt_state
 from tunesmith.audio.types import Audio
+from tunesmith.cores import usable_cores
 
 #: LUFS offset in BS.1770: L = -0.691 + 10 log10(sum G z).
 _OFFSET_DB = -0.691
@@ -430,7 +430,7 @@ class LoudnessMeter:
         self._sub_index = 0  # index of the sub-block currently being filled
         self._carry = np.zeros(self.channels)  # its energy so far, per channel
         self._sub_energy: list[np.ndarray] = []  # completed sub-block energies, (n, channels)
-        workers = threads or min(self.channels, os.cpu_count() or 1)
+        workers = threads or min(self.channels, usable_cores())
         self._pool = ThreadPoolExecutor(workers) if workers > 1 and self.channels > 1 else None
 
     def _boundary(self, k: np.ndarray | int) -> np.ndarray | int:

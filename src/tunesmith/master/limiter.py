@@ -24,7 +24,6 @@ The limiter works on the whole (in-memory) signal, block by block:
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
@@ -39,6 +38,7 @@ from tunesmith.audio.meter import (
     k_weighting_sos,
     true_peak_phases,
 )
+from tunesmith.cores import usable_cores
 
 LOOKAHEAD_S = 0.002
 RELEASE_S = 0.060
@@ -73,7 +73,7 @@ def true_peak_envelope(x: np.ndarray, sample_rate: int) -> np.ndarray:
         interpolated_peaks(seg, rows, 0, between)  # window n covers the interval after n + delay (GIL released)
         return np.maximum(np.maximum(between[:-1], between[1:]), np.abs(x[s0:s1, c]))
 
-    with ThreadPoolExecutor(max(1, min(channels, os.cpu_count() or 1))) as pool:
+    with ThreadPoolExecutor(max(1, min(channels, usable_cores()))) as pool:
         for s0 in range(0, frames, _BLOCK):
             s1 = min(frames, s0 + _BLOCK)
             for peak in pool.map(lambda c, s0=s0, s1=s1: channel_peaks(s0, s1, c), range(channels)):

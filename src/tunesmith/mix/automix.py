@@ -36,6 +36,7 @@ from tunesmith.audio.features import SpectrumAccumulator, mono_mix
 from tunesmith.audio.io import AudioReader, AudioWriter, encoding_for, info
 from tunesmith.audio.meter import true_peak
 from tunesmith.audio.tonal import BAND_CENTRES_HZ, band_levels_db, style_curve_db
+from tunesmith.cores import usable_cores
 from tunesmith.errors import InputFileError, UsageError
 from tunesmith.mix import console, engineer
 from tunesmith.mix.roles import ROLES, classify, stem_features
@@ -323,7 +324,7 @@ def automix(
     check_not_input(output, list(files))
     encoding = encoding_for(output, options.encoding)
     rate, frames, notes = _session_rate(files, options.sample_rate or (applied.sample_rate if applied else None))
-    workers = max(1, min(options.workers or os.cpu_count() or 1, len(files)))
+    workers = max(1, min(options.workers or usable_cores(), len(files)))
     warnings: list[str] = []
 
     with ThreadPoolExecutor(workers) as pool:

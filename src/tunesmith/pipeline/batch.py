@@ -42,6 +42,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tunesmith.cores import THREADS_ENV, usable_cores
 from tunesmith.errors import InputFileError, UsageError
 from tunesmith.pipeline.jobs import JOBS, OPTION_ALIASES, Task, item_seed, run_task
 from tunesmith.pipeline.manifest import (
@@ -232,11 +233,21 @@ def sweep_leftovers(tasks: Sequence[Task]) -> int:
     return removed
 
 
+def worker_env(cores_each: int) -> dict[str, str]:
+    """:data:`THREAD_ENV` plus the cores each worker owns for tunesmith's own thread pools.
+
+    One worker on a 2-core machine may use both cores for an item (per-channel metering, FFT
+    threads); two workers get one each, so an item's threads never oversubscribe the other
+    worker's core (see :mod:`tunesmith.cores`).
+    """
+    return {**THREAD_ENV, THREADS_ENV: str(max(1, cores_each))}
+
+
 @contextlib.contextmanager
-def _thread_env() -> Iterator[None]:
-    """Set :data:`THREAD_ENV` while local workers are started (they inherit it), then restore."""
-    saved = {k: os.environ.get(k) for k in THREAD_ENV}
-    os.environ.update(THREAD_ENV)
+def _thread_env(env: Mapping[str, str]) -> Iterator[None]:
+    """Set ``env`` (:func:`worker_env`) while local workers are started (they inherit it), then restore."""
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
     try:
         yield
     finally:
@@ -264,11 +275,13 @@ PRELOAD = {
 }
 
 
-def _init_worker() -> None:
-    """Start of every local worker: Ctrl-C is the driver's business, and BLAS runs one thread."""
+def _init_worker(env: Mapping[str, str]) -> None:
+    """Start of every local worker: Ctrl-C is the driver's business, BLAS runs one thread, and
+    tunesmith's own pools use the worker's share of the cores (``env``, from :func:`worker_env`)."""
     # Ctrl-C reaches the whole process group: the driver decides what stops, the workers finish their item.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    os.environ.update(THREAD_ENV)
+    # Set here, not only inherited: the forkserver keeps the environment of the first pool it served.
+    os.environ.update(env)
     try:  # the environment only counts before a BLAS library loads; cap any already loaded too
         from threadpoolctl import threadpool_limits
 
@@ -289,6 +302,7 @@ class LocalEngine:
 
     def __init__(self, workers: int, job: str = "master") -> None:
         self.slots = workers
+        self.env = worker_env(_cores() // workers)
         self.window = 2 * workers  # a queued task per worker, so none waits for the driver
         if sys.platform.startswith("linux"):
             self._ctx: Any = multiprocessing.get_context("forkserver")
@@ -299,7 +313,7 @@ class LocalEngine:
         self._pool = self._new_pool()
 
     def _new_pool(self) -> ProcessPoolExecutor:
-        return ProcessPoolExecutor(self.slots, mp_context=self._ctx, initializer=_init_worker)
+        return ProcessPoolExecutor(self.slots, mp_context=self._ctx, initializer=_init_worker, initargs=(self.env,))
 
     def submit(self, task: Task) -> Future[ItemResult]:
         """Queue a task."""
@@ -355,7 +369,8 @@ class RayEngine:
                 "include_dashboard": False,
                 "logging_level": "ERROR",
                 "log_to_driver": False,  # workers' warnings would tear the progress bar; reports carry them
-                "runtime_env": {"env_vars": dict(THREAD_ENV)},
+                # A Ray task holds one CPU: its own pools get one thread.
+                "runtime_env": {"env_vars": worker_env(1)},
             }
             if address in (None, "", "local"):
                 kwargs.update(num_cpus=workers or _cores(), object_store_memory=RAY_OBJECT_STORE_BYTES)
@@ -413,10 +428,7 @@ class RayEngine:
 
 
 def _cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
+    return usable_cores()
 
 
 # ---------------------------------------------------------------------------- the driver
@@ -577,8 +589,9 @@ def run_batch(
                 progress(result, finished, len(tasks))
 
         t_engine = time.perf_counter()
-        with _thread_env():
-            pool = LocalEngine(workers or _cores(), job) if engine == "local" else RayEngine(address, workers)
+        n = workers or _cores()
+        with _thread_env(worker_env(_cores() // n if engine == "local" else 1)):
+            pool = LocalEngine(n, job) if engine == "local" else RayEngine(address, workers)
             engine_start_s = time.perf_counter() - t_engine
             journal = Journal(out)
             t_work = time.perf_counter()
