@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import copy
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -133,6 +134,33 @@ def composed_iois(doc: dict[str, Any], folder: Path, songs: int = SONGS, bars: i
     return counts
 
 
+def _fit_bias(
+    goal: dict[int, float], measure: Callable[[dict[int, float]], dict[int, float]]
+) -> tuple[float, float, dict[int, float]]:
+    """Damped proportional fitting of a bias table (nats per bin) so that ``measure(bias)`` meets ``goal``.
+
+    ``FIT_ROUNDS`` corrections by ``DAMPING`` × log ratio of the shares (``FLOOR`` added, clipped to
+    ±``BIAS_LIMIT``); returns the distance before, the best distance and the best table seen.
+    """
+    bias: dict[int, float] = {}
+    best: tuple[float, dict[int, float]] | None = None
+    first = 0.0
+    for round_ in range(FIT_ROUNDS + 1):
+        got = measure(bias)
+        dist = _distance(goal, got)
+        first = dist if round_ == 0 else first
+        if best is None or dist < best[0]:
+            best = (dist, dict(bias))
+        if round_ == FIT_ROUNDS:
+            break
+        for k in set(goal) | set(got):
+            if goal.get(k, 0.0) >= FLOOR or got.get(k, 0.0) >= FLOOR:
+                step = DAMPING * np.log((goal.get(k, 0.0) + FLOOR) / (got.get(k, 0.0) + FLOOR))
+                bias[k] = float(np.clip(bias.get(k, 0.0) + step, -BIAS_LIMIT, BIAS_LIMIT))
+    assert best is not None
+    return first, best[0], best[1]
+
+
 def calibrate_durations(
     doc: dict[str, Any], folder: Path, targets: dict[str, Counter], songs: int = SONGS, bars: int = BARS
 ) -> dict[str, dict[str, Any]]:
@@ -160,30 +188,19 @@ def calibrate_durations(
             if metre != doc["metre"]:  # too few notes to say how it moves: not the main metre's bias either
                 doc["metres"][metre].setdefault("melody", {})["duration_bias"] = {}
             continue
-        bias: dict[int, float] = {}
-        best: tuple[float, dict[int, float]] | None = None
-        first = 0.0
-        for round_ in range(FIT_ROUNDS + 1):
+
+        def measure(bias: dict[int, float], metre: str = metre) -> dict[int, float]:
             trial = in_metre(doc, metre)
             trial["melody"]["duration_bias"] = {str(t): round(v, 3) for t, v in sorted(bias.items())}
-            got = _shares(composed_iois(trial, folder, songs, bars))
-            dist = _distance(target, got)
-            first = dist if round_ == 0 else first
-            if best is None or dist < best[0]:
-                best = (dist, dict(bias))
-            if round_ == FIT_ROUNDS:
-                break
-            for t in set(target) | set(got):
-                if target.get(t, 0.0) >= FLOOR or got.get(t, 0.0) >= FLOOR:
-                    step = DAMPING * np.log((target.get(t, 0.0) + FLOOR) / (got.get(t, 0.0) + FLOOR))
-                    bias[t] = float(np.clip(bias.get(t, 0.0) + step, -BIAS_LIMIT, BIAS_LIMIT))
-        assert best is not None
-        table = {str(t): round(v, 3) for t, v in sorted(best[1].items()) if abs(v) >= 1e-3}
+            return _shares(composed_iois(trial, folder, songs, bars))
+
+        first, best_dist, best_bias = _fit_bias(target, measure)
+        table = {str(t): round(v, 3) for t, v in sorted(best_bias.items()) if abs(v) >= 1e-3}
         if metre == doc["metre"]:
             doc["melody"]["duration_bias"] = table
         else:
             doc["metres"][metre].setdefault("melody", {})["duration_bias"] = table
-        report[metre] = {"distance_before": round(first, 4), "distance_after": round(best[0], 4)}
+        report[metre] = {"distance_before": round(first, 4), "distance_after": round(best_dist, 4)}
     return report
 
 
@@ -222,26 +239,15 @@ def calibrate_intervals(
         Total variation distance of the songs' intervals to the pieces' before and after.
     """
     goal = _shares(Counter({int(np.clip(k, -12, 12)): v for k, v in target.items()}))
-    bias: dict[int, float] = {}
-    best: tuple[float, dict[int, float]] | None = None
-    first = 0.0
-    for round_ in range(FIT_ROUNDS + 1):
+
+    def measure(bias: dict[int, float]) -> dict[int, float]:
         trial = copy.deepcopy(doc)
         trial["melody"]["interval_bias"] = {str(k): round(v, 3) for k, v in sorted(bias.items())}
-        got = _shares(composed_intervals(trial, folder, songs, bars))
-        dist = _distance(goal, got)
-        first = dist if round_ == 0 else first
-        if best is None or dist < best[0]:
-            best = (dist, dict(bias))
-        if round_ == FIT_ROUNDS:
-            break
-        for k in set(goal) | set(got):
-            if goal.get(k, 0.0) >= FLOOR or got.get(k, 0.0) >= FLOOR:
-                step = DAMPING * np.log((goal.get(k, 0.0) + FLOOR) / (got.get(k, 0.0) + FLOOR))
-                bias[k] = float(np.clip(bias.get(k, 0.0) + step, -BIAS_LIMIT, BIAS_LIMIT))
-    assert best is not None
-    doc["melody"]["interval_bias"] = {str(k): round(v, 3) for k, v in sorted(best[1].items()) if abs(v) >= 1e-3}
-    return {"distance_before": round(first, 4), "distance_after": round(best[0], 4)}
+        return _shares(composed_intervals(trial, folder, songs, bars))
+
+    first, best_dist, best_bias = _fit_bias(goal, measure)
+    doc["melody"]["interval_bias"] = {str(k): round(v, 3) for k, v in sorted(best_bias.items()) if abs(v) >= 1e-3}
+    return {"distance_before": round(first, 4), "distance_after": round(best_dist, 4)}
 
 
 def repeat_share(intervals: Counter) -> float:

@@ -36,6 +36,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from tunesmith.atomic import atomic_path
+from tunesmith.cores import usable_cores
 from tunesmith.errors import InputFileError
 
 #: Above this share of changed (user, item) counts since the last full fit, refit from scratch.
@@ -92,10 +93,7 @@ def log_weights(plays: sp.csr_matrix) -> sp.csr_matrix:
 
 def default_threads() -> int:
     """Solver threads: one per core this process may use."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # pragma: no cover - not Linux
-        return max(1, os.cpu_count() or 1)
+    return usable_cores()
 
 
 def _zscore(x: np.ndarray) -> np.ndarray:

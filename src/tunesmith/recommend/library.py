@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tunesmith.cores import usable_cores
 from tunesmith.errors import InputFileError, TunesmithError, UsageError
 from tunesmith.recommend.content import FEATURE_NAMES, ContentIndex, TrackFeatures, analyse, prepare
 from tunesmith.recommend.history import (
@@ -242,10 +243,7 @@ def scan_library(
 
 
 def _cores() -> int:
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # pragma: no cover - not Linux
-        return max(1, os.cpu_count() or 1)
+    return usable_cores()
 
 
 def _like_prefix(folder: Path) -> str:
