@@ -367,3 +367,19 @@ def test_cli_melody_option(tmp_path: Path) -> None:
     assert bad.returncode == 2
     assert bad.stderr.strip().count("\n") == 0 and "--melody" in bad.stderr
     assert not (tmp_path / "b").exists()
+
+
+@pytest.mark.parametrize("writer", ["model", "rules"])
+def test_swung_melody_is_judged_as_written(writer: str, tmp_path: Path) -> None:
+    """With swing the written melody's rhythm differs from the writer's; the guard judges the written
+    one, and the recipe records that no note had to be moved to break a copy."""
+    from tunesmith.models.originality import COPY_NOTES, longest_overlap
+
+    comp = compose(ComposeOptions(style="blues", bars=12, seed=1, melody=writer))
+    assert comp.style.swing > 0
+    melody = list(comp.score.track("melody").notes)
+    found = comp.originality
+    assert found["max_overlap"] == longest_overlap(melody) < COPY_NOTES
+    assert found["notes_altered"] == 0
+    recipe = json.loads(Path(str(write_song(comp, tmp_path)["midi"]) + ".recipe.json").read_text())
+    assert recipe["parameters"]["originality"]["notes_altered"] == 0

@@ -11,7 +11,10 @@ from __future__ import annotations
 import os
 import re
 import zlib
+from bisect import bisect_right
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +34,14 @@ from tunesmith.compose.style import Part, Style, choose_metre, get_style
 from tunesmith.errors import UsageError
 from tunesmith.models.melody import MelodyReport, SamplingOptions, write_melody_model
 from tunesmith.models.melody import model_id as melody_model_id
-from tunesmith.models.originality import COPY_NOTES, CombinedIndex, guard_melody, index_for_style
+from tunesmith.models.originality import (
+    COPY_NOTES,
+    CombinedIndex,
+    OriginalityIndex,
+    break_copies,
+    guard_melody,
+    index_for_style,
+)
 from tunesmith.models.originality import index_id as originality_index_id
 from tunesmith.score.theory import Key, instrument_range, parse_roman
 from tunesmith.score.types import (
@@ -75,7 +85,8 @@ class ComposeOptions:
     melody : str
         Who writes the tune: ``"model"`` (the learned melody model, the default) or ``"rules"``
         (the motif-based writer of :mod:`tunesmith.compose.melody`). Either way the originality
-        guard redraws any phrase that copies eight or more notes of a training tune.
+        guard redraws any phrase that copies eight or more notes of a training tune, judged as
+        written, and moves a note of any copy left, so no written melody holds one.
     """
 
     style: str = "pop"
@@ -378,7 +389,8 @@ def arrange_parts(
         ``"model"`` or ``"rules"``: who writes the melody part when none is given.
     originality : dict, optional
         Filled in with what the originality guard found for the written melody (see
-        :func:`write_lead`).
+        :func:`write_lead`), with ``max_overlap`` measured on the melody as written to the file
+        and ``notes_altered``: notes moved to break a copy that no redraw removed (usually 0).
     """
     tracks: list[Track] = []
     melody_notes: list[Note] = []
@@ -399,8 +411,20 @@ def arrange_parts(
             tracks.append(Track(part.name, tuple(melody), part.program, False, "melody"))
             melody_notes = list(melody)
             continue
+        written = partial(
+            _as_written,
+            part=part,
+            key=key,
+            slots=slots,
+            span=(lo, hi),
+            total_beats=total_beats,
+            ending=ending and playing[-1],
+            loop=loop,
+            energy=spans[-1][3],
+            swing=(style.swing, style.swing_unit),
+        )
         if part.role == "melody":
-            notes, found = write_lead(style, key, my_spans, slots, rng, (lo, hi), melody_writer)
+            notes, found = write_lead(style, key, my_spans, slots, rng, (lo, hi), melody_writer, written)
             melody_notes = notes
             if originality is not None:
                 originality.update(found)
@@ -414,29 +438,93 @@ def arrange_parts(
             notes = drum_notes[part.name]
         else:
             notes = write_melody(style, key, my_spans, slots, rng, (lo, hi))
-        if ending and playing[-1] and not part.is_drum and part.role != "voice":
-            notes = [n for n in notes if n.start < total_beats - 1e-9]
-            notes += _final_chord(part, slots[-1], key, (lo, hi), notes, spans[-1][3])
-        if loop:  # nothing may ring past the loop point in the score itself
-            notes = [
-                Note(n.start, min(n.duration, total_beats - n.start), n.pitch, n.velocity)
-                for n in notes
-                if n.start < total_beats - 1e-9
-            ]
-        notes = arrange.apply_swing(notes, style.swing, style.swing_unit)
-        if not part.is_drum:
-            notes = _fit(notes, lo, hi)
-        if part.role == "melody" and originality is not None:
-            # What the recipe reports is the melody as written to the file: after swing, the
-            # ending and range fitting (which change note lengths, so rhythm ratios, slightly).
+        notes = written(notes)
+        if part.role == "melody":
+            # The guarantee is on the melody as written to the file (after swing, the ending and
+            # range fitting, which change runs): a copy that outlasted every redraw, or that only
+            # the written form holds, loses one inner note to a neighbouring chord or scale tone.
             index = index_for_style(style)
-            originality["max_overlap"] = index.longest_overlap(notes)
-            if isinstance(index, CombinedIndex):
-                originality["max_overlap_by_index"] = index.overlaps(notes)
+            by_index, moved = _overlaps(index, notes), 0
+            if max(by_index.values()) >= COPY_NOTES:
+                unbroken = notes
+                notes, moved = break_copies(notes, index, _neighbour_pitches(key, slots, lo, hi))
+                melody_notes = _carry_moves(melody_notes, unbroken, notes)
+                by_index = _overlaps(index, notes)
+            if originality is not None:
+                originality["max_overlap"] = max(by_index.values())
+                originality["notes_altered"] = moved
+                if isinstance(index, CombinedIndex):
+                    originality["max_overlap_by_index"] = by_index
         tracks.append(
             Track(part.name, tuple(notes), part.program, part.is_drum, "chords" if part.role == "voice" else part.role)
         )
     return tracks
+
+
+def _as_written(
+    notes: list[Note],
+    part: Part,
+    key: Key,
+    slots: list[Slot],
+    span: tuple[int, int],
+    total_beats: float,
+    ending: bool,
+    loop: bool,
+    energy: float,
+    swing: tuple[float, float],
+) -> list[Note]:
+    """A part's notes as written to the file: the held last chord (a song), cut at the loop point
+    (a loop), swung, and moved by octaves into ``span`` (MIDI; not drums)."""
+    if ending and not part.is_drum and part.role != "voice":
+        notes = [n for n in notes if n.start < total_beats - 1e-9]
+        notes += _final_chord(part, slots[-1], key, span, notes, energy)
+    if loop:  # nothing may ring past the loop point in the score itself
+        notes = [
+            Note(n.start, min(n.duration, total_beats - n.start), n.pitch, n.velocity)
+            for n in notes
+            if n.start < total_beats - 1e-9
+        ]
+    notes = arrange.apply_swing(notes, *swing)
+    return notes if part.is_drum else _fit(notes, *span)
+
+
+def _overlaps(index: OriginalityIndex | CombinedIndex, notes: list[Note]) -> dict[str, int]:
+    """Longest run of ``notes`` shared with a tune of each index, by name (``training`` alone for the
+    packaged index)."""
+    if isinstance(index, CombinedIndex):
+        return index.overlaps(notes)
+    return {"training": index.longest_overlap(notes)}
+
+
+def _neighbour_pitches(key: Key, slots: list[Slot], lo: int, hi: int) -> Callable[[Note], list[int]]:
+    """For :func:`~tunesmith.models.originality.break_copies`: the pitches a melody note may move to,
+    best first — tones of the chord under it up to a major third away, then the scale tones a step
+    away, then (a last resort) any semitone or whole tone — all inside ``lo..hi`` (MIDI)."""
+    starts = [s.start for s in slots]
+
+    def candidates(note: Note) -> list[int]:
+        at = bisect_right(starts, note.start + 1e-9) - 1
+        chord = slots[at].chord.pitch_classes if at >= 0 and note.start < slots[at].end - 1e-9 else ()
+        near = [p for p in range(note.pitch - 4, note.pitch + 5) if p != note.pitch and lo <= p <= hi]
+
+        def rank(p: int) -> tuple[int, int, int]:
+            step = abs(p - note.pitch)
+            kind = 0 if p % 12 in chord else 1 if step <= 2 and key.contains(p) else 2 if step <= 2 else 3
+            return kind, step, p
+
+        return [p for p in sorted(near, key=rank) if rank(p)[0] < 3]
+
+    return candidates
+
+
+def _carry_moves(raw: list[Note], before: list[Note], after: list[Note]) -> list[Note]:
+    """``raw`` (a melody as its writer gave it) with the pitch moves that turned the written
+    ``before`` into ``after``; the written form keeps the writer's notes in order, first."""
+    out = list(raw)
+    for i, (b, a) in enumerate(zip(before, after, strict=True)):
+        if a.pitch != b.pitch and i < len(out):
+            out[i] = replace(out[i], pitch=out[i].pitch + a.pitch - b.pitch)
+    return out
 
 
 def write_lead(
@@ -447,6 +535,7 @@ def write_lead(
     rng: np.random.Generator,
     span: tuple[int, int],
     writer: str = "model",
+    written: Callable[[list[Note]], list[Note]] | None = None,
 ) -> tuple[list[Note], dict[str, Any]]:
     """The song's melody, guarded against copying the training tunes.
 
@@ -458,20 +547,26 @@ def write_lead(
         The melody instrument's range, MIDI.
     writer : str
         ``"model"``: the learned melody model, which redraws a copying phrase while sampling it;
-        ``"rules"``: the motif-based writer, its copying phrases redrawn by
-        :func:`~tunesmith.models.originality.guard_melody`.
+        ``"rules"``: the motif-based writer. Either way
+        :func:`~tunesmith.models.originality.guard_melody` then judges the melody as written and
+        redraws a phrase that still copies.
+    written : callable, optional
+        The melody as it will be written to the file from the melody as written here (see
+        :func:`_as_written`); the guard judges that form.
 
     Returns
     -------
     (list of Note, dict)
-        The melody, and for the recipe: ``writer``, ``max_overlap`` (longest run of consecutive
-        notes shared with a training tune; below 8 unless a phrase could not be cleaned),
-        ``phrases`` and ``phrases_redrawn``.
+        The melody (before ``written``), and for the recipe: ``writer``, ``max_overlap``
+        (longest run of consecutive notes of the written melody shared with a training tune;
+        the caller breaks any run of 8 left), ``phrases`` and ``phrases_redrawn`` (by the
+        writer's guard), for the model ``phrases_redrawn_as_written`` (phrases its sampling
+        guard passed that the written form showed to copy, drawn again), and without ``written``
+        in a learned style ``max_overlap_by_index``.
     """
     # A learned style is guarded against the musician's own pieces too (its index beside style.toml).
     index = index_for_style(style)
     if writer == "model":
-        report = MelodyReport()
         # A learned style's adapter already knows how its musician treats the chords: sample it as the
         # model was validated (LEARNED_SAMPLING), not with the extra pull of the built-in styles.
         options = LEARNED_SAMPLING if "melody_adapter" in style.learned else COMPOSE_SAMPLING
@@ -485,8 +580,23 @@ def write_lead(
         if "melody_adapter" in style.learned and "x" in style.cadence_rhythm:
             # A learned style ends its phrases as its musician does: the last note where their cadence bars have it.
             options = replace(options, cadence_at=style.cadence_rhythm.rfind("x") / len(style.cadence_rhythm))
-        notes = write_melody_model(style, key, spans, slots, rng, span, options=options, report=report)
-        found = {"max_overlap": report.max_overlap, "phrases": report.phrases, "phrases_redrawn": report.resampled}
+        reports: list[MelodyReport] = []
+
+        def model_writer(sections: list[tuple[str, int, int, float]], r: np.random.Generator) -> list[Note]:
+            # The model judges its phrases while sampling them (at full length, without what comes
+            # after); the guard around it judges them again as written. A redrawn phrase is one
+            # more call here.
+            reports.append(MelodyReport())
+            return write_melody_model(style, key, sections, slots, r, span, options=options, report=reports[-1])
+
+        notes, guard = guard_melody(model_writer, spans, rng, style.bar_beats, index=index, written=written)
+        first = reports[0]
+        found = {
+            "max_overlap": guard.max_overlap,
+            "phrases": first.phrases,
+            "phrases_redrawn": first.resampled,
+            "phrases_redrawn_as_written": guard.copied_phrases,
+        }
     else:
         notes, guard = guard_melody(
             lambda sections, r: write_melody(style, key, sections, slots, r, span),
@@ -494,11 +604,13 @@ def write_lead(
             rng,
             style.bar_beats,
             index=index,
+            written=written,
         )
         phrases = sum(-(-bars // 4) for _, _, bars, _ in spans)
         found = {"max_overlap": guard.max_overlap, "phrases": phrases, "phrases_redrawn": guard.copied_phrases}
-    if isinstance(index, CombinedIndex):
-        # The longest run shared with the training tunes and with the style's own sources, each.
+    if isinstance(index, CombinedIndex) and written is None:
+        # The longest run shared with the training tunes and with the style's own sources, each
+        # (with ``written``, the caller measures the melody as written instead).
         found["max_overlap_by_index"] = index.overlaps(notes)
     return notes, {"writer": writer, "copy_threshold": COPY_NOTES} | found
 

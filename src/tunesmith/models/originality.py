@@ -19,9 +19,13 @@ with a neighbour of the insertion point); runs longer than the depth are followe
 step by step through the stored tunes. No hashing, so no false matches: the lengths
 reported are exact for every run length, short or long.
 
-``compose`` uses :func:`guard_melody` (or the melody model's own phrase guard) to
+``compose`` uses :func:`guard_melody` (after the melody model's own phrase guard) to
 redraw any phrase that repeats :data:`COPY_NOTES` (8) or more consecutive notes of a
-training tune, and records :func:`longest_overlap` in the recipe.
+training tune, judging each phrase as it will be written (swing, range, the song's
+last note), and records :func:`longest_overlap` of the written melody in the recipe.
+Whatever a copy survives every redraw, :func:`break_copies` breaks by moving one of
+its inner notes to a neighbouring chord or scale tone, so no written melody shares
+:data:`COPY_NOTES` notes with an indexed tune.
 """
 
 from __future__ import annotations
@@ -474,6 +478,7 @@ def guard_melody(
     phrase_bars: int = 4,
     max_tries: int = 8,
     index: OriginalityIndex | CombinedIndex | None = None,
+    written: Callable[[list[Note]], list[Note]] | None = None,
 ) -> tuple[list[Note], GuardReport]:
     """Write a melody with ``write`` and redraw any phrase that copies a training tune.
 
@@ -484,21 +489,33 @@ def guard_melody(
     index is written again on its own — ``write([that phrase], child generator)`` — and
     spliced in, up to ``max_tries`` times (the draw with the shortest overlap stays). ``rng``
     is drawn from only when a redraw is needed, so a clean melody leaves the caller's random
-    stream exactly where an unguarded ``write`` would.
+    stream exactly where an unguarded ``write`` would. A copy that outlasts every redraw is
+    left for :func:`break_copies`.
 
     Parameters
     ----------
     bar_beats : float
         Bar length, beats.
+    written : callable, optional
+        The melody as it will be written to the file (swing, range, an added last note…) from
+        the melody as ``write`` gives it. Every judgement is made on ``written(melody)``: what
+        counts as a note and as a run is what the listener and the recipe get, and a run
+        reaching into notes added after the writer (the song's last note) is seen. Onsets must
+        stay inside the bar they were written in.
 
     Returns
     -------
     (list of Note, GuardReport)
+        The melody as ``write`` gives it (not passed through ``written``); the report judges it
+        as written.
     """
     idx = index or packaged_index()
+    look = written or list
     notes = sorted(write(sections, rng), key=lambda n: (n.start, -n.pitch))
     report = GuardReport()
-    if idx.find_copies(notes):
+    # A copy is a run of COPY_NOTES or more: a clean melody costs one search.
+    report.max_overlap = idx.longest_overlap(look(notes))
+    if report.max_overlap >= COPY_NOTES:
         phrases = [
             (name, start + k, min(phrase_bars, bars - k), energy)
             for name, start, bars, energy in sections
@@ -507,7 +524,7 @@ def guard_melody(
         seeds = np.random.SeedSequence(int(rng.integers(2**63)))
         for phrase in phrases:
             a, b = phrase[1] * bar_beats, (phrase[1] + phrase[2]) * bar_beats
-            worst = phrase_overlap(notes, a, b, idx)
+            worst = phrase_overlap(look(notes), a, b, idx)
             if worst < COPY_NOTES:
                 continue
             report.copied_phrases += 1
@@ -516,11 +533,77 @@ def guard_melody(
                 report.redraws += 1
                 fresh = [n for n in write([phrase], np.random.default_rng(child)) if a - 1e-9 <= n.start < b - 1e-9]
                 trial = sorted(outside + fresh, key=lambda n: (n.start, -n.pitch))
-                overlap = phrase_overlap(trial, a, b, idx)
+                overlap = phrase_overlap(look(trial), a, b, idx)
                 if overlap < worst:
                     worst, notes = overlap, trial
                 if overlap < COPY_NOTES:
                     break
-    report.copies_left = len(idx.find_copies(notes))
-    report.max_overlap = idx.longest_overlap(notes)
+        final = look(notes)
+        report.copies_left = len(idx.find_copies(final))
+        report.max_overlap = idx.longest_overlap(final)
     return notes, report
+
+
+def break_copies(
+    notes: Sequence[Note],
+    index: OriginalityIndex | CombinedIndex | None = None,
+    candidates: Callable[[Note], Sequence[int]] | None = None,
+) -> tuple[list[Note], int]:
+    """Move single notes until no passage of :data:`COPY_NOTES` or more notes copies an indexed tune.
+
+    The guard's last resort, after redrawing has failed: deterministic (no random draws), and
+    it changes nothing in a melody that holds no copy. For each copied passage in turn, one of
+    its inner notes (the one that leaves the shortest pieces either side first: the middle) is
+    moved to the first pitch of ``candidates(note)`` after which no run of :data:`COPY_NOTES`
+    shared notes passes through that note. A moved note changes only the two steps into and
+    out of it, so this creates no copy elsewhere; runs of 15 or more notes take one move per
+    seven notes.
+
+    Parameters
+    ----------
+    notes : list of Note
+        The melody as written (notes starting together count once, the highest). Order is kept.
+    index : OriginalityIndex or CombinedIndex, optional
+        What to check against; the packaged index by default.
+    candidates : callable, optional
+        Pitches (MIDI) to try for a note, best first (a composer passes the neighbouring chord
+        tones, then scale tones, inside the part's range); semitone and whole-tone neighbours
+        by default.
+
+    Returns
+    -------
+    (list of Note, int)
+        The melody, and how many notes were moved (0: returned unchanged). A passage no candidate
+        breaks is left as it is (see :meth:`OriginalityIndex.find_copies` afterwards).
+    """
+    idx = index or packaged_index()
+    options = candidates or (lambda n: [n.pitch + d for d in (-1, 1, -2, 2)])
+    out = list(notes)
+    moved = 0
+    stuck: set[tuple[int, int]] = set()
+    for _ in range(len(out)):  # each move shortens a copy; a note more than this is never needed
+        copies = [c for c in idx.find_copies(out) if c not in stuck]
+        if not copies:
+            break
+        first, length = copies[0]
+        line = melody_line(out)[3]
+        last = first + length - 1
+        # Inner notes only (moving an end note shortens the run by one), the middle first.
+        order = sorted(range(first + 1, last), key=lambda k: (max(k - first, last - k), k))
+        done = False
+        for k in order:
+            note = out[line[k]]
+            for pitch in options(note):
+                if pitch == note.pitch or not 0 <= pitch <= 127:
+                    continue
+                trial = out.copy()
+                trial[line[k]] = Note(note.start, note.duration, int(pitch), note.velocity)
+                # Every run the move could create passes through note k: judge only those.
+                if idx.longest_overlap(trial, since=k, until=k) < COPY_NOTES:
+                    out, moved, done = trial, moved + 1, True
+                    break
+            if done:
+                break
+        if not done:
+            stuck.add((first, length))
+    return out, moved
