@@ -279,3 +279,101 @@ def test_sixty_four_stems_and_too_many(tmp_path: Path) -> None:
     sf.write(str(folder / "track 64.wav"), np.zeros(RATE, np.float32), RATE)
     with pytest.raises(UsageError, match="at most 64"):
         automix([folder], tmp_path / "m2.wav")
+
+
+# --- compiled console kernels (speed, issue 5): they must sound exactly like pedalboard's processors ---
+
+
+def _programme(rng: np.random.Generator, seconds: float = 4.0) -> np.ndarray:
+    """Stereo test material with swells, bursts and true silences (where envelopes decay)."""
+    n = round(seconds * RATE)
+    t = np.arange(n) / RATE
+    swell = 0.02 + 0.6 * (0.5 + 0.5 * np.sin(2 * np.pi * 0.7 * t)) ** 3
+    x = rng.standard_normal((n, 2)) * swell[:, None] * 0.3
+    x[:, 1] += 0.4 * np.sin(2 * np.pi * 220 * t) * swell
+    x[round(1.5 * RATE) : round(2.2 * RATE)] = 0.0  # a rest
+    return x.astype(np.float32)
+
+
+@pytest.mark.parametrize(
+    ("threshold_db", "ratio", "attack_ms", "release_ms"),
+    [(-20.0, 4.0, 10.0, 150.0), (-30.0, 2.0, 0.5, 80.0), (-12.0, 8.0, 30.0, 1000.0)],
+)
+def test_compressor_matches_pedalboard(
+    rng: np.random.Generator, threshold_db: float, ratio: float, attack_ms: float, release_ms: float
+) -> None:
+    import pedalboard
+
+    from tunesmith.mix import kernels
+
+    x = _programme(rng)
+    board = pedalboard.Pedalboard([pedalboard.Compressor(threshold_db, ratio, attack_ms, release_ms)])
+    ref = board(x.T.copy(), RATE).T
+    coefs = kernels.compressor_coefficients(threshold_db, ratio, attack_ms, release_ms, RATE)
+    ours = kernels.compress_measure(x, coefs, None, 4410)[0]
+    # The same float32 arithmetic as JUCE's Compressor: equal to the last bit or within one rounding.
+    assert np.max(np.abs(ours - ref)) <= 1e-6
+    assert np.max(np.abs(ours - x)) > 0.01  # it did compress
+    mono = kernels.compress_measure(np.ascontiguousarray(x[:, :1]), coefs, None, 4410)[0]
+    assert np.array_equal(mono[:, 0], ours[:, 0])  # channels are independent, as in JUCE
+
+
+def test_compressor_meters_what_it_puts_out(rng: np.random.Generator) -> None:
+    from tunesmith.audio.meter import k_weighting_sos
+    from tunesmith.mix import kernels
+
+    x = _programme(rng, 3.05)  # a last partial block
+    coefs = kernels.compressor_coefficients(-24.0, 3.0, 5.0, 100.0, RATE)
+    y, k_power, plain = kernels.compress_measure(x, coefs, k_weighting_sos(RATE), 4410)
+    ref = block_spectra(y, RATE)
+    assert len(k_power) == len(ref.k_power) == 31
+    np.testing.assert_allclose(k_power, ref.k_power, rtol=1e-5, atol=1e-12)
+    np.testing.assert_allclose(plain, ref.band_power.sum(axis=1), rtol=1e-5, atol=1e-12)
+    # In place gives the same samples.
+    z = x.copy()
+    kernels.compress_measure(z, coefs, None, 4410, out=z)
+    assert np.array_equal(z, y)
+
+
+def test_reverb_matches_pedalboard(rng: np.random.Generator) -> None:
+    import pedalboard
+
+    from tunesmith.mix import kernels
+
+    x = _programme(rng, 3.0) * np.float32(0.3)
+    for rate, room, damping, width in ((RATE, 0.45, 0.5, 1.0), (48_000, 0.8, 0.2, 0.6)):
+        board = pedalboard.Pedalboard(
+            [pedalboard.Reverb(room_size=room, damping=damping, wet_level=1.0, dry_level=0.0, width=width)]
+        )
+        ref = board(x.T.copy(), rate).T
+        for threads in (1, 2):
+            ours = kernels.freeverb(x, room, damping, width, rate, threads=threads)
+            assert np.array_equal(ours, ref), (rate, threads, float(np.max(np.abs(ours - ref))))
+    assert np.max(np.abs(ref[round(2.5 * RATE) :])) > 1e-3  # a tail rings on after the input
+
+
+def test_add_placed_matches_place(rng: np.random.Generator) -> None:
+    from tunesmith.mix import console, kernels
+    from tunesmith.mix.settings import StemSettings
+
+    y = _programme(rng, 1.0)
+    fader = np.linspace(0.5, 1.0, len(y)).astype(np.float32)
+    for channels, width, pan in ((2, 1.0, 0.0), (2, 0.4, -0.5), (1, 1.0, 0.75)):
+        s = StemSettings(file="a.wav", role="keys", gain_db=-4.5, pan=pan, width=width, reverb_send_db=-12.0)
+        part = np.ascontiguousarray(y[:, :channels])
+        ref = console.place(part, s, fader)
+        bus = np.zeros((len(y), 2), np.float32)
+        send = np.zeros((len(y), 2), np.float32)
+        g = 10 ** (s.gain_db / 20)
+        gl, gr = console.pan_gains(pan)
+        k = np.sqrt(2.0) if channels == 2 else 1.0
+        kernels.add_placed(bus, send, part, (g * gl * k, g * gr * k), width, fader, 10 ** (-12 / 20))
+        np.testing.assert_allclose(bus, ref, rtol=1e-6, atol=1e-7)
+        np.testing.assert_allclose(send, ref * 10 ** (-12 / 20), rtol=1e-5, atol=1e-7)
+
+
+def test_mix_is_bit_identical_run_to_run(mixed: tuple[Path, dict, Path], tmp_path: Path) -> None:
+    out, report, _ = mixed
+    again = tmp_path / "again.wav"
+    automix([Path(s["file"]) for s in report["stems"]], again)
+    assert sf.read(again)[0].tobytes() == sf.read(out)[0].tobytes()

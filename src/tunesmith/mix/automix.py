@@ -4,10 +4,11 @@ Three passes over the stems, each in parallel across cores:
 
 1. *listen*: read each stem (resampled to the session rate), measure its
    loudness and band powers every 100 ms and its features; classify its role.
-   No audio is kept.
-2. *strip*: high-pass, unmasking EQ and compression per stem; the processed stem
-   is measured again (so levels are set on what is actually heard) and parked
-   in a temporary file.
+   The decoded stem is parked in a temporary file (not kept in memory), so it is
+   decoded and resampled once.
+2. *strip*: high-pass, unmasking EQ and compression per stem; the compressor's
+   pass also meters its output (so levels are set on what is actually heard),
+   and the processed stem is parked in a temporary file.
 3. *sum*: faders (static gain + rides), pan and width, reverb sends, then the bus:
    reverb return, glue compressor, tonal EQ towards the genre, and the output
    level (−18 LUFS, true peak ≤ −6 dBTP unless told otherwise).
@@ -31,14 +32,15 @@ from typing import Any
 import numpy as np
 
 from tunesmith.atomic import check_not_input
+from tunesmith.audio import iir
 from tunesmith.audio.bands import BLOCK_S, BlockSpectra, block_spectra
 from tunesmith.audio.features import SpectrumAccumulator, mono_mix
 from tunesmith.audio.io import AudioReader, AudioWriter, encoding_for, info
-from tunesmith.audio.meter import true_peak
+from tunesmith.audio.meter import k_weighting_sos, true_peak
 from tunesmith.audio.tonal import BAND_CENTRES_HZ, band_levels_db, style_curve_db
 from tunesmith.cores import usable_cores
 from tunesmith.errors import InputFileError, UsageError
-from tunesmith.mix import console, engineer
+from tunesmith.mix import console, engineer, kernels
 from tunesmith.mix.roles import ROLES, classify, stem_features
 from tunesmith.mix.settings import BusSettings, Compressor, MixSettings, StemSettings
 
@@ -148,8 +150,10 @@ def _loud_level_db(x: np.ndarray, sample_rate: int) -> float:
     return float(np.percentile(playing, 95.0)) if len(playing) else -math.inf
 
 
-def _listen(path: Path, rate: int, frames: int) -> engineer.StemAnalysis:
+def _listen(path: Path, rate: int, frames: int, park: Path) -> engineer.StemAnalysis:
+    """Pass 1 on one stem: its measurements; the decoded (resampled, padded) samples go to ``park``."""
     x = _read(path, rate, frames)
+    np.save(park, x)  # pass 2 loads this back instead of decoding (and resampling) the file again
     spectra = block_spectra(x, rate)
     return engineer.StemAnalysis(
         file=str(path),
@@ -160,6 +164,29 @@ def _listen(path: Path, rate: int, frames: int) -> engineer.StemAnalysis:
         features=stem_features(x, spectra),
         loud_level_db=_loud_level_db(x, rate),
         loudness_lufs=spectra.integrated_lufs(),
+    )
+
+
+def _processed_spectra(
+    before: BlockSpectra, sections: np.ndarray, k_power: np.ndarray, plain: np.ndarray
+) -> BlockSpectra:
+    """The analysis of a strip's output from what its compressor pass metered.
+
+    Loudness (``k_power``) is measured exactly on the output. The band powers, which only the
+    report's lead-versus-rest spectra use, take each block's exact output power spread over the
+    bands as the input's spectrum shaped by the strip's EQ (the compressor is a broadband gain),
+    rather than a second FFT analysis of every stem.
+    """
+    shape = before.band_power[: len(plain)] * 10.0 ** (
+        iir.response_db(sections, BAND_CENTRES_HZ, before.sample_rate) / 10.0
+    )
+    total = shape.sum(axis=1, keepdims=True)
+    shape = np.divide(shape, total, out=np.zeros_like(shape), where=total > 0)
+    return BlockSpectra(
+        k_power=k_power,
+        band_power=shape * plain[:, None],
+        sample_rate=before.sample_rate,
+        block_frames=before.block_frames,
     )
 
 
@@ -250,10 +277,19 @@ def _sum(
         for i in indices:
             s = settings.stems[i]
             y = np.load(parked[i], mmap_mode="r")
-            out = console.place(np.asarray(y), s, engineer.ride_curve(s.automation, frames, rate))
-            parts[k] += out
-            if sends is not None and s.reverb_send_db is not None:
-                sends[k] += np.float32(10.0 ** (s.reverb_send_db / 20.0)) * out
+            g = 10.0 ** (s.gain_db / 20.0)
+            gl, gr = console.pan_gains(s.pan)
+            stereo = math.sqrt(2.0) if y.shape[1] == 2 else 1.0  # a centred stereo stem keeps its level
+            send_gain = None if s.reverb_send_db is None else 10.0 ** (s.reverb_send_db / 20.0)
+            kernels.add_placed(
+                parts[k],
+                None if sends is None else sends[k],
+                np.asarray(y),
+                (g * gl * stereo, g * gr * stereo),
+                s.width if y.shape[1] == 2 else 1.0,
+                engineer.ride_curve(s.automation, frames, rate),
+                send_gain,
+            )
 
     jobs = [list(range(k, len(parked), workers)) for k in range(workers)]
     with ThreadPoolExecutor(workers) as pool:
@@ -276,6 +312,28 @@ def _mid_bands(x: np.ndarray, rate: int) -> np.ndarray:
         seg = x[s0 : s0 + block]
         acc.push(mono_mix(seg))
     return band_levels_db(*acc.result())
+
+
+def _measure_bus(mix: np.ndarray, rate: int, workers: int) -> tuple[float | None, float, np.ndarray]:
+    """Integrated loudness (LUFS), linear true peak and third-octave levels (dB) of the finished bus.
+
+    The three (the true peak one task per channel) are independent passes over the mix that
+    release the GIL: they run side by side.
+    """
+    block = round(rate * BLOCK_S)
+
+    def loudness() -> float | None:
+        k_power = kernels.compress_measure(mix, None, k_weighting_sos(rate), block)[1]
+        return BlockSpectra(k_power, np.zeros((len(k_power), 0)), rate, block).integrated_lufs()
+
+    def peak(c: int) -> float:
+        return float(true_peak(mix[:, c : c + 1], rate)[0])
+
+    with ThreadPoolExecutor(max(1, min(workers, 4))) as pool:
+        lufs = pool.submit(loudness)
+        peaks = [pool.submit(peak, c) for c in range(mix.shape[1])]
+        bands = pool.submit(_mid_bands, mix, rate)
+        return lufs.result(), max(p.result() for p in peaks), bands.result()
 
 
 def automix(
@@ -327,10 +385,11 @@ def automix(
     workers = max(1, min(options.workers or usable_cores(), len(files)))
     warnings: list[str] = []
 
-    with ThreadPoolExecutor(workers) as pool:
-        # 1. Listen.
+    with ThreadPoolExecutor(workers) as pool, tempfile.TemporaryDirectory(prefix="tunesmith-mix-") as tmp:
+        # 1. Listen (the decoded stems are parked on disk for pass 2).
         step("listening", 0.0)
-        analyses = list(pool.map(lambda f: _listen(f, rate, frames), files))
+        decoded = [Path(tmp) / f"in{i:02d}.npy" for i in range(len(files))]
+        analyses = list(pool.map(lambda i: _listen(files[i], rate, frames, decoded[i]), range(len(files))))
         if all(a.silent for a in analyses):
             raise InputFileError("every stem is silent: nothing to mix", files[0])
         for a in analyses:
@@ -346,32 +405,34 @@ def automix(
 
         # 2. Channel strips, measured again after processing, parked on disk.
         step("processing", 0.3)
-        with tempfile.TemporaryDirectory(prefix="tunesmith-mix-") as tmp:
-            parked = [Path(tmp) / f"{i:02d}.npy" for i in range(len(files))]
+        parked = [Path(tmp) / f"{i:02d}.npy" for i in range(len(files))]
 
-            def run_strip(i: int) -> BlockSpectra:
-                y = console.strip(_read(files[i], rate, frames), settings.stems[i], rate)
-                np.save(parked[i], y)
-                return block_spectra(y, rate)
+        def run_strip(i: int) -> BlockSpectra:
+            x = np.load(decoded[i])
+            decoded[i].unlink()
+            y, k_power, plain = console.strip_measure(x, settings.stems[i], rate, overwrite=True)
+            np.save(parked[i], y)
+            sos = console.strip_sections(settings.stems[i], rate)
+            return _processed_spectra(analyses[i].spectra, sos, k_power, plain)
 
-            processed = list(pool.map(run_strip, range(len(files))))
+        processed = list(pool.map(run_strip, range(len(files))))
 
-            if applied is None:
-                # 3. Faders on what the strips put out, then rides to keep the lead on top.
-                roles = [s.role for s in settings.stems]
-                rel = engineer.target_levels(roles, lead)
-                loud = [p.integrated_lufs() for p in processed]
-                ref = loud[lead] if lead is not None and loud[lead] is not None else TARGET_LUFS
-                gains = np.array([0.0 if v is None else ref + rel[i] - v for i, v in enumerate(loud)])
-                rides = engineer.fader_rides(processed, gains, lead)
-                for i, s in enumerate(settings.stems):
-                    s.gain_db = round(float(gains[i]), 2)
-                    s.automation = engineer.automation_points(rides[i], BLOCK_S)
-            lead_name = settings.stems[lead].file if lead is not None else None
-            settings.lead = lead_name
+        if applied is None:
+            # 3. Faders on what the strips put out, then rides to keep the lead on top.
+            roles = [s.role for s in settings.stems]
+            rel = engineer.target_levels(roles, lead)
+            loud = [p.integrated_lufs() for p in processed]
+            ref = loud[lead] if lead is not None and loud[lead] is not None else TARGET_LUFS
+            gains = np.array([0.0 if v is None else ref + rel[i] - v for i, v in enumerate(loud)])
+            rides = engineer.fader_rides(processed, gains, lead)
+            for i, s in enumerate(settings.stems):
+                s.gain_db = round(float(gains[i]), 2)
+                s.automation = engineer.automation_points(rides[i], BLOCK_S)
+        lead_name = settings.stems[lead].file if lead is not None else None
+        settings.lead = lead_name
 
-            step("summing", 0.6)
-            mix, send = _sum(settings, parked, frames, rate, workers)
+        step("summing", 0.6)
+        mix, send = _sum(settings, parked, frames, rate, workers)
 
     # 4. Bus: reverb return, glue, tone.
     step("bus", 0.75)
@@ -390,8 +451,7 @@ def automix(
 
     # 5. Output level: the target loudness, unless the true-peak ceiling says less.
     step("writing", 0.9)
-    lufs = block_spectra(mix, rate).integrated_lufs()
-    tp = float(np.max(true_peak(mix, rate)))
+    lufs, tp, mix_bands = _measure_bus(mix, rate, workers)
     tp_db = 20.0 * math.log10(tp) if tp > 0 else -math.inf
     if lufs is None:
         raise InputFileError("the mix is silent", files[0])
@@ -456,7 +516,7 @@ def automix(
                 spectra["rest_db"] = np.nan_to_num(
                     10 * np.log10(rest / len(processed[lead_i].k_power)), neginf=-120
                 ).tolist()
-    spectra["mix_db"] = np.nan_to_num(_mid_bands(mix, rate) + gain_db, nan=-120.0).tolist()
+    spectra["mix_db"] = np.nan_to_num(mix_bands + gain_db, nan=-120.0).tolist()
     spectra["target_db"] = style_curve_db(engineer.GENRES[settings.genre]).tolist()
     report = MixReport(
         output=str(output),

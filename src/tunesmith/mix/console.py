@@ -1,9 +1,10 @@
 """The mixing console: channel strips, the stereo bus, the shared reverb, bus processing.
 
-Each strip is high-pass and EQ bells (compiled biquad cascade) → compressor
-(pedalboard) → fader with automation → pan/width. The bus sums the strips,
-adds the reverb return (one pedalboard Reverb fed by post-fader sends),
-glues with a gentle compressor and shapes the tone with one minimum-phase FIR.
+Each strip is high-pass and EQ bells (compiled biquad cascade) → compressor → fader
+with automation → pan/width. The bus sums the strips, adds the reverb return (one
+reverb fed by post-fader sends), glues with a gentle compressor and shapes the tone
+with one minimum-phase FIR. The compressor and the reverb are JUCE's, as pedalboard
+runs them, compiled in :mod:`tunesmith.mix.kernels` (same samples, less work around them).
 """
 
 from __future__ import annotations
@@ -13,18 +14,67 @@ import math
 import numpy as np
 
 from tunesmith.audio import fir, iir
+from tunesmith.audio.bands import BLOCK_S
+from tunesmith.audio.meter import k_weighting_sos
 from tunesmith.audio.tonal import BAND_CENTRES_HZ
+from tunesmith.cores import usable_cores
+from tunesmith.mix import kernels
 from tunesmith.mix.settings import BusSettings, Compressor, StemSettings
 
 
-def _compress(x: np.ndarray, comp: Compressor, sample_rate: int) -> np.ndarray:
-    import pedalboard
+def _compressor_coefs(comp: Compressor | None, sample_rate: int) -> np.ndarray | None:
+    if comp is None:
+        return None
+    return kernels.compressor_coefficients(comp.threshold_db, comp.ratio, comp.attack_ms, comp.release_ms, sample_rate)
 
-    board = pedalboard.Pedalboard(
-        [pedalboard.Compressor(comp.threshold_db, comp.ratio, comp.attack_ms, comp.release_ms)]
+
+def strip_sections(s: StemSettings, sample_rate: int) -> np.ndarray:
+    """The strip's high-pass and EQ bells as second-order sections, ``(sections, 6)`` (maybe empty)."""
+    sections = []
+    if s.hpf_hz is not None:
+        sections.append(iir.highpass(s.hpf_hz, 4, sample_rate))  # 24 dB/octave
+    for band in s.eq:
+        sections.append(iir.peaking(band.freq_hz, band.gain_db, band.q, sample_rate))
+    return np.vstack(sections) if sections else np.zeros((0, 6))
+
+
+def strip_measure(
+    x: np.ndarray, s: StemSettings, sample_rate: int, overwrite: bool = False
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Pre-fader channel strip (high-pass, EQ bells, compressor), metered as it comes out.
+
+    Parameters
+    ----------
+    x : numpy.ndarray
+        ``(frames, channels)`` float32.
+    s : StemSettings
+        The strip.
+    sample_rate : int
+        Hz.
+    overwrite : bool
+        Process ``x`` in place (C-contiguous, writable float32) instead of a copy.
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        The output (float32: ``x`` itself when ``overwrite``, else a new array), and per
+        100 ms block its K-weighted and its plain mean-square power summed over channels (as
+        :func:`tunesmith.audio.bands.block_spectra` measures them), taken in the compressor's pass.
+    """
+    y = x if overwrite else np.array(x, dtype=np.float32, order="C", copy=True)
+    sos = strip_sections(s, sample_rate)
+    if len(sos):
+        # The cascade flushes its decaying state to zero in silences, so no subnormal floats
+        # reach the compressor and the reverb, which they slow down.
+        iir.sosfilt_inplace(sos, y)
+    # The compressor's pass also meters what comes out.
+    return kernels.compress_measure(
+        y,
+        _compressor_coefs(s.compressor, sample_rate),
+        k_weighting_sos(sample_rate),
+        round(sample_rate * BLOCK_S),
+        out=y,
     )
-    # pedalboard takes (channels, frames); it processes a copy and releases the GIL.
-    return np.ascontiguousarray(board(x.T, sample_rate).T, dtype=np.float32)
 
 
 def strip(x: np.ndarray, s: StemSettings, sample_rate: int) -> np.ndarray:
@@ -32,18 +82,12 @@ def strip(x: np.ndarray, s: StemSettings, sample_rate: int) -> np.ndarray:
 
     Returns a new array (``x`` is not modified).
     """
-    sections = []
-    if s.hpf_hz is not None:
-        sections.append(iir.highpass(s.hpf_hz, 4, sample_rate))  # 24 dB/octave
-    for band in s.eq:
-        sections.append(iir.peaking(band.freq_hz, band.gain_db, band.q, sample_rate))
     y = np.array(x, dtype=np.float32, order="C", copy=True)
-    if sections:
-        # The cascade flushes its decaying state to zero in silences, so no subnormal floats
-        # reach the compressor and the reverb (C++, no flush-to-zero), which they slow down.
-        iir.sosfilt_inplace(np.vstack(sections), y)
+    sos = strip_sections(s, sample_rate)
+    if len(sos):
+        iir.sosfilt_inplace(sos, y)
     if s.compressor is not None:
-        y = _compress(y, s.compressor, sample_rate)
+        kernels.compress_measure(y, _compressor_coefs(s.compressor, sample_rate), None, 1, out=y)
     return y
 
 
@@ -80,28 +124,18 @@ def place(y: np.ndarray, s: StemSettings, fader: np.ndarray | None) -> np.ndarra
 
 
 def reverb_return(send: np.ndarray, bus: BusSettings, sample_rate: int) -> np.ndarray:
-    """The shared reverb: 100 % wet pedalboard Reverb on the send bus, high-passed so the lows stay dry."""
-    import pedalboard
-
-    board = pedalboard.Pedalboard(
-        [
-            pedalboard.Reverb(
-                room_size=bus.reverb_room_size,
-                damping=bus.reverb_damping,
-                wet_level=1.0,
-                dry_level=0.0,
-                width=1.0,
-            )
-        ]
-    )
-    wet = np.ascontiguousarray(board(send.T, sample_rate).T, dtype=np.float32)
+    """The shared reverb: 100 % wet (pedalboard's Reverb, width 1) on the send bus, high-passed so the lows stay dry."""
+    threads = min(2, usable_cores())  # its two sides run side by side (same result on one)
+    wet = kernels.freeverb(send, bus.reverb_room_size, bus.reverb_damping, 1.0, sample_rate, threads)
     iir.sosfilt_inplace(iir.highpass(bus.reverb_return_hpf_hz, 2, sample_rate), wet)
     return wet
 
 
 def bus_compress(mix: np.ndarray, bus: BusSettings, sample_rate: int) -> np.ndarray:
     """The bus glue compressor (when the settings have one)."""
-    return mix if bus.compressor is None else _compress(mix, bus.compressor, sample_rate)
+    if bus.compressor is None:
+        return mix
+    return kernels.compress_measure(mix, _compressor_coefs(bus.compressor, sample_rate), None, 1)[0]
 
 
 def bus_tone(mix: np.ndarray, bus: BusSettings, sample_rate: int) -> np.ndarray:
