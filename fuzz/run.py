@@ -5,6 +5,7 @@ Usage::
     .venv/bin/python fuzz/run.py --list
     .venv/bin/python fuzz/run.py midi --seconds 60              # short run (what CI does, shorter)
     .venv/bin/python fuzz/run.py midi --seconds 3600 --campaign # restart after a crash, keep counting
+    .venv/bin/python fuzz/run.py midi --seconds 450 --campaign --workers 8  # 1 CPU-hour on 8 cores
     .venv/bin/python fuzz/run.py midi --replay crash-1234       # run inputs once, report each
 
 The engine is atheris (libFuzzer, coverage-guided: ``tunesmith`` and the
@@ -180,19 +181,18 @@ def run_once(
     }
 
 
-def fuzz(
-    name: str, seconds: float, engine: str, campaign: bool, artifacts: Path | None, with_ffmpeg: bool = False
-) -> dict[str, object]:
-    """Fuzz ``name`` for ``seconds``; with ``campaign``, restart after each crash until the time is used."""
-    work = Path(tempfile.mkdtemp(prefix=f"tunesmith-fuzz-{name}-"))
-    artifacts = artifacts or work / "artifacts"
-    artifacts.mkdir(parents=True, exist_ok=True)
-    scratch = work / "corpus"
-    scratch.mkdir()
-    log = work / "fuzz.log"
-    total = {"executions": 0, "wall_s": 0.0, "cpu_s": 0.0, "runs": 0}
-    deadline = time.monotonic() + seconds
-    status = 0
+def _worker_loop(
+    name: str,
+    deadline: float,
+    engine: str,
+    campaign: bool,
+    artifacts: Path,
+    scratch: Path,
+    log: Path,
+    with_ffmpeg: bool,
+) -> dict[str, float]:
+    """One worker's runs until ``deadline`` (monotonic s): executions, wall and CPU s, runs, status."""
+    total = {"executions": 0, "wall_s": 0.0, "cpu_s": 0.0, "runs": 0, "status": 0}
     while True:
         left = deadline - time.monotonic()
         if left < 1 and total["runs"]:
@@ -202,11 +202,55 @@ def fuzz(
         for key in ("executions", "wall_s", "cpu_s"):
             total[key] += one[key]
         if one["returncode"] != 0:
-            status = 1
+            total["status"] = 1
             if not campaign:
                 break
         elif not campaign:
             break
+    return total
+
+
+def fuzz(
+    name: str,
+    seconds: float,
+    engine: str,
+    campaign: bool,
+    artifacts: Path | None,
+    with_ffmpeg: bool = False,
+    workers: int = 1,
+) -> dict[str, object]:
+    """Fuzz ``name`` for ``seconds``; with ``campaign``, restart after each crash until the time is used.
+
+    With ``workers`` > 1, that many fuzzer processes run side by side on one shared scratch corpus
+    (libFuzzer re-reads the corpus folder as it runs, so each picks up what the others found, as
+    its own ``-jobs`` mode does); executions and CPU seconds are summed over the workers.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    work = Path(tempfile.mkdtemp(prefix=f"tunesmith-fuzz-{name}-"))
+    artifacts = artifacts or work / "artifacts"
+    artifacts.mkdir(parents=True, exist_ok=True)
+    scratch = work / "corpus"
+    scratch.mkdir()
+    log = work / "fuzz.log"
+    logs = [log] if workers == 1 else [work / f"fuzz-{i}.log" for i in range(workers)]
+    deadline = time.monotonic() + seconds
+    r0 = os.times()
+    # Threads only wait on the child processes; the fuzzing happens in the children.
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        parts = list(
+            pool.map(
+                lambda lg: _worker_loop(name, deadline, engine, campaign, artifacts, scratch, lg, with_ffmpeg),
+                logs,
+            )
+        )
+    r1 = os.times()
+    total = {key: sum(p[key] for p in parts) for key in ("executions", "runs")}
+    # CPU from the whole pool's reaped children: a worker's own os.times() difference would also
+    # count the other workers' children that ended meanwhile.
+    total["cpu_s"] = (r1.children_user - r0.children_user) + (r1.children_system - r0.children_system)
+    total["wall_s"] = max(p["wall_s"] for p in parts)
+    status = max(p["status"] for p in parts)
     # libFuzzer also saves "slow-unit-*" files (an input over 10 s that still finished): reported,
     # not counted as crashes; crash-, timeout-, oom- and leak- files are.
     found = sorted(p for p in artifacts.iterdir() if p.is_file())
@@ -217,6 +261,7 @@ def fuzz(
         "engine": engine,
         "seconds": seconds,
         "executions": total["executions"],
+        "workers": workers,
         "executions_per_s": round(total["executions"] / max(total["wall_s"], 1e-9), 1),
         "wall_s": round(total["wall_s"], 1),
         "cpu_s": round(total["cpu_s"], 1),
@@ -224,7 +269,7 @@ def fuzz(
         "new_inputs": sum(1 for _ in scratch.iterdir()),
         "crashes": crashes,
         "slow_units": slow,
-        "log": str(log),
+        "log": str(log if workers == 1 else work),
         "status": "crash" if status or crashes else "ok",
         "ffmpeg": with_ffmpeg,
     }
@@ -269,6 +314,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--artifacts", type=Path, help="folder for crash files (default: a temporary one)")
     parser.add_argument("--replay", nargs="+", type=Path, metavar="FILE", help="run these inputs once")
     parser.add_argument("--json", action="store_true", help="print only the JSON summary")
+    parser.add_argument("--workers", type=int, default=1, help="fuzzer processes sharing one corpus (default 1)")
     parser.add_argument("--with-ffmpeg", action="store_true", help="let the audio reader fall back to ffmpeg")
     parser.add_argument("--child-hypothesis", dest="child_hypothesis", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -284,7 +330,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.replay:
         return replay(args.target, args.replay)
     engine = args.engine or ("atheris" if _have_atheris() else "hypothesis")
-    summary = fuzz(args.target, args.seconds, engine, args.campaign, args.artifacts, args.with_ffmpeg)
+    if args.workers < 1:
+        parser.error("--workers must be at least 1")
+    summary = fuzz(args.target, args.seconds, engine, args.campaign, args.artifacts, args.with_ffmpeg, args.workers)
     if not args.json:
         print(
             f"{summary['target']}: {summary['executions']} executions in {summary['wall_s']} s "
