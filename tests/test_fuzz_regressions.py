@@ -7,6 +7,7 @@ names the crash it guards against; ``docs/RELIABILITY.md`` lists them with their
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 from pathlib import Path
 
@@ -160,13 +161,107 @@ def test_metre_with_hundreds_of_beats_is_refused_before_music21_hangs(
 
 
 def test_abc_note_of_hundreds_of_millions_of_units(tmp_path: Path) -> None:
-    """``d222222222``: music21 filled every bar the note spans, gigabytes in under a second (campaign OOM)."""
+    """``d222222222``: music21 filled every bar the note spans, gigabytes in under a second (campaign OOM).
+
+    The length is counted as music21 reads the note: ``d222222222'2`` keeps the digit after the octave mark.
+    """
     from tunesmith.score.notation import read_score
 
     path = copy(tmp_path, "abc", "regress_note_of_222222222_units.abc")
-    with pytest.raises(InputFileError, match="implausible note length: 222222222 units") as caught:
+    with pytest.raises(InputFileError, match="implausible note length: 2222222222 units") as caught:
         read_score(path)
     one_line_naming(caught.value, path)
+
+
+def _read_in_a_child(path: Path) -> tuple[str, float, float]:
+    """Read ``path`` in a fresh interpreter: (error text or "read", CPU s, peak RSS growth in MB).
+
+    A child, so the peak is this read's alone and a regression cannot take the test runner's memory.
+    """
+    import subprocess
+    import sys
+
+    code = (
+        "import resource, sys, time\n"
+        "from tunesmith.score.notation import read_score\n"
+        "import music21\n"  # imported before the baseline: its second of imports is not the read
+        "rss = lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024\n"
+        "base, t0 = rss(), time.process_time()\n"
+        "try:\n"
+        "    read_score(sys.argv[1]); out = 'read'\n"
+        "except Exception as exc:\n"
+        "    out = f'{type(exc).__name__}: {exc}'\n"
+        "print(out); print(time.process_time() - t0); print(rss() - base)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**__import__("os").environ, "TUNESMITH_SCORE_READ_SECONDS": "20"},
+    )
+    text, cpu, grew = done.stdout.strip().splitlines()[-3:]
+    return text, float(cpu), float(grew)
+
+
+@pytest.mark.parametrize(
+    ("target", "name", "message"),
+    [
+        # ``|1M:Em"E2GB e2dc|"A7"(M:4/4``: music21 starts a metre field at any ``M:`` and keeps every
+        # digit to the end of the line: 2274/4 (85 s CPU in its metre code before the fix).
+        ("abc", "regress_metre_field_after_a_bar.abc", "implausible metre: 2274 beats in a bar"),
+        # ``=1204=120``: a note with no letter, whose digits make 1 204 120 units; the bar's overflow
+        # became a metre of 602 056 beats (4.2 GB resident at the 120 s limit before the fix).
+        ("abc", "regress_note_without_a_letter.abc", "implausible note length: 1204120 units"),
+        # ``<fifths>-1666…6</fifths>``: music21 spells the key by one transposition per fifth (121 s).
+        ("musicxml", "regress_fifths_76_digits.musicxml", "implausible key signature: <fifths> a 76-digit number"),
+    ],
+)
+def test_slow_campaign_inputs_are_refused_quickly_in_little_memory(
+    tmp_path: Path, target: str, name: str, message: str
+) -> None:
+    """Three inputs of the 1-CPU-hour campaigns that ran into the time limit (issue #15)."""
+    path = copy(tmp_path, target, name)
+    text, cpu_s, grew_mb = _read_in_a_child(path)
+    assert text.startswith("InputFileError: ") and message in text, text
+    assert str(path) in text and "\n" not in text
+    assert cpu_s < 5.0, cpu_s
+    assert grew_mb < 500.0, grew_mb
+
+
+def test_abc_bar_of_many_long_notes_is_refused(tmp_path: Path) -> None:
+    """200 notes of 999 units in one bar (each under the note limit): 780 MB and growing after 25 s."""
+    from tunesmith.score.notation import MAX_ABC_BAR_QUARTERS, read_score
+
+    path = tmp_path / "long_bar.abc"
+    path.write_text("X:1\nT:t\nM:4/4\nL:1/8\nK:C\n|c8|" + "d999" * 200 + "|\n")
+    with pytest.raises(InputFileError, match=f"implausible bar: over {MAX_ABC_BAR_QUARTERS} quarter notes") as caught:
+        read_score(path)
+    one_line_naming(caught.value, path)
+
+
+def test_abc_checks_leave_ordinary_tunes_alone(tmp_path: Path) -> None:
+    """Long notes, chords with lengths, chord symbols with digits and inline fields still read."""
+    from tunesmith.score.notation import read_score
+
+    path = tmp_path / "ok.abc"
+    path.write_text('X:1\nT:t\nM:12/8\nL:1/16\nK:G\n|"G7"d12 [ceg]12|[M:3/4] z12|"A7"B24|\n')
+    score = read_score(path)
+    assert [n.duration for n in score.tracks[0].notes] == [3.0, 3.0, 3.0, 3.0, 6.0]  # d12, [ceg]12, B24 at L:1/16
+    assert [c.chord.root for c in score.chords] == [7, 9]  # G7, A7: their digits are no lengths
+
+
+def test_musicxml_key_signature_wider_than_seven_fifths(tmp_path: Path) -> None:
+    from tunesmith.score.notation import read_score
+
+    text = (CORPUS / "musicxml" / "leadsheet.musicxml").read_text()
+    assert "<fifths>" in text
+    path = tmp_path / "wide.musicxml"
+    path.write_text(re.sub(r"<fifths>[^<]*</fifths>", "<fifths> 8 </fifths>", text))
+    with pytest.raises(InputFileError, match=r"implausible key signature: <fifths> 8 \(a key signature has -7 to 7\)"):
+        read_score(path)
+    path.write_text(re.sub(r"<fifths>[^<]*</fifths>", "<fifths>-7</fifths>", text))
+    assert read_score(path).keys[0].key.tonic == 11  # C flat major
 
 
 # A campaign timeout: irregular bars make music21 build a metre for each of hundreds of beats (cubic).

@@ -76,20 +76,24 @@ def read_score(path: str | os.PathLike[str]) -> Score:
         raise InputFileError("no such file", p)
     if p.is_dir():
         raise InputFileError("is a directory, not a score", p)
-    if suffix != ".mxl":  # (zipped: nothing to scan without unpacking; music21 meets it as it is)
+    if suffix not in (".mxl", ".abc"):  # (zipped: nothing to scan without unpacking; see from_music21)
         _check_metres(p)
     import music21  # imported on use: it takes a second
 
     limit = read_time_limit_s()
     try:
         with _time_limit(limit):
+            abc_text = _check_abc(p) if suffix == ".abc" else None
             try:
                 # forceSource: music21 would otherwise keep a pickle of every file it reads in its
                 # shared scratch folder (/tmp/music21) and load it back next time — unbounded, and
                 # unpickling what another user can plant there.
-                parsed = music21.converter.parse(
-                    str(p), format="abc" if suffix == ".abc" else "musicxml", forceSource=True
-                )
+                if abc_text is not None:  # additive metres rewritten (see _additive_metres)
+                    parsed = music21.converter.parseData(abc_text, format="abc", forceSource=True)
+                else:
+                    parsed = music21.converter.parse(
+                        str(p), format="abc" if suffix == ".abc" else "musicxml", forceSource=True
+                    )
             except Exception as exc:  # music21 raises many unrelated types for malformed files
                 message = " ".join(str(exc).split())[:100]
                 raise InputFileError(
@@ -155,42 +159,148 @@ def _time_limit(seconds: float) -> Iterator[None]:
 #: grows with the cube of its beats: 64 take a quarter of a second, 412 took 40 s, 10 000 would
 #: never finish. No piece is written in more.
 MAX_METRE_BEATS = 64
-_ABC_METRE = re.compile(rb"(?:^|\[)[ \t]*M:([^\n\]]*?)/", re.MULTILINE)
 _XML_BEATS = re.compile(rb"<beats>([^<]*)</beats>")
 
+#: Widest key signature accepted, in fifths either way: 7 sharps or flats is the most any notation
+#: program shows. music21 spells a key of ``fifths`` by that many transpositions
+#: (``<fifths>-1666…6</fifths>`` never finished).
+MAX_KEY_FIFTHS = 7
+_XML_FIFTHS = re.compile(rb"<fifths>([^<]*)</fifths>")
 
 #: Longest ABC note accepted, in multiples of the unit note length (``d999``); music21 fills every
 #: bar such a note spans (``d222222222`` asked for gigabytes).
 MAX_ABC_NOTE_UNITS = 999
-_ABC_FIELD_LINE = re.compile(rb"^\s*(?:[A-Za-z+]:|%)")
-_ABC_QUOTED = re.compile(rb'"[^"]*"')
-_ABC_NOTE_LENGTH = re.compile(rb"[A-Ga-gxyz][,']*(\d+)")
+#: Most quarter notes accepted between two ABC bar lines. music21 splits an overfull bar and gives
+#: the rest a metre of as many beats as it lasts (``Measure.bestTimeSignature``): memory grows with
+#: that length (602 056 quarters took 4.2 GB) and time with its cube. 2 048 is a tune of 512 bars
+#: of 4/4 written without one bar line.
+MAX_ABC_BAR_QUARTERS = 2048
+_ABC_QUOTED = re.compile(r'"[^"]*"')
 
 
 def _check_metres(path: Path) -> None:
-    """Refuse, before music21 sees it, a file declaring a bar of more than :data:`MAX_METRE_BEATS`
-    beats, or (ABC) a note longer than :data:`MAX_ABC_NOTE_UNITS` units.
+    """Refuse, before music21 sees it, a MusicXML file declaring a bar of more than
+    :data:`MAX_METRE_BEATS` beats or a key signature of more than :data:`MAX_KEY_FIFTHS` fifths.
 
-    The beats are counted as music21 reads them: every digit kept, ``+`` adding groups (``2+3+2``).
+    The beats are counted as music21 reads ``<beats>``: every digit kept, ``+`` adding groups
+    (``2+3+2``). ABC files are checked by :func:`_check_abc` (through music21's tokenizer).
     """
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise InputFileError(f"cannot be read ({exc.strerror})", path) from None
-    for match in (*_ABC_METRE.finditer(data), *_XML_BEATS.finditer(data)):
+    data = _read_bytes(path)
+    for match in _XML_BEATS.finditer(data):
         groups = re.sub(rb"[^0-9+]", b"", match.group(1)).split(b"+")
         beats = sum(int(g) for g in groups if g)
         if beats > MAX_METRE_BEATS:
             raise InputFileError(f"implausible metre: {beats} beats in a bar (at most {MAX_METRE_BEATS})", path)
-    if path.suffix.lower() != ".abc":
-        return
-    for line in data.splitlines():
-        if _ABC_FIELD_LINE.match(line):  # header fields and comments hold titles, not notes
+    for match in _XML_FIFTHS.finditer(data):
+        text = match.group(1).strip()
+        try:
+            fifths = int(text)
+        except ValueError:  # not a number at all: music21 reports it
             continue
-        for match in _ABC_NOTE_LENGTH.finditer(_ABC_QUOTED.sub(b"", line)):  # chord symbols left out
-            units = int(match.group(1))
+        if abs(fifths) > MAX_KEY_FIFTHS:
+            shown = fifths if len(text) <= 12 else f"a {len(text.lstrip(b'+-'))}-digit number"
+            raise InputFileError(
+                f"implausible key signature: <fifths> {shown} (a key signature has -{MAX_KEY_FIFTHS} to"
+                f" {MAX_KEY_FIFTHS})",
+                path,
+            )
+
+
+def _read_bytes(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise InputFileError(f"cannot be read ({exc.strerror})", path) from None
+
+
+#: An additive ABC metre field (``M:2+3+2/8``, also inline ``[M:3+3+2/8]``).
+_ABC_ADDITIVE_METRE = re.compile(r"(^|\[)(M:\s*)(\d+(?:\s*\+\s*\d+)+)(\s*/\s*\d+)", re.MULTILINE)
+
+
+def _additive_metres(text: str) -> tuple[str, int]:
+    """``text`` with each additive metre written as its sum (``M:2+3+2/8`` → ``M:7/8``), and how many.
+
+    The ABC standard reads ``M:2+3+2/8`` as 7/8 grouped 2+3+2; music21 keeps every digit and
+    reads 232/8, which is both wrong and slow (a metre's beat pattern costs the cube of its beats).
+    The grouping is lost, the bar length is right.
+    """
+
+    def total(match: re.Match[str]) -> str:
+        beats = sum(int(g) for g in match.group(3).split("+"))
+        return f"{match.group(1)}{match.group(2)}{beats}{match.group(4)}"
+
+    return _ABC_ADDITIVE_METRE.subn(total, text)
+
+
+def _check_abc(path: Path) -> str | None:
+    """Refuse, before music21 reads it, an ABC file that would send music21 into unbounded work.
+
+    Returns the text music21 should read instead of the file when additive metres were rewritten
+    (:func:`_additive_metres`), else None.
+
+    The file goes through music21's own tokenizer (linear in its length), so each field and note
+    is measured as music21 will read it — not as the ABC standard means it: music21 takes a metre
+    field to run to the end of its line wherever ``M:`` starts it and keeps every digit in it
+    (``|1M:Em"E2GB e2dc|"A7"(M:4/4`` is 2274/4), and a note's length is every digit in the note,
+    whatever lies between them (``=1204=120`` is 1 204 120 units). Refused: a metre of more than
+    :data:`MAX_METRE_BEATS` beats, a note (a chord: inner times outer length) of more than
+    :data:`MAX_ABC_NOTE_UNITS` units, more than :data:`MAX_ABC_BAR_QUARTERS` quarter notes
+    between two bar lines.
+    """
+    from music21 import abcFormat
+
+    text, rewritten = _additive_metres(_read_bytes(path).decode("utf-8", errors="replace"))
+    handler = abcFormat.ABCHandler()
+    handler.tokenize(text)
+    unit_q = 0.5  # quarters per unit note length: music21's default (L:1/8) unless L: says otherwise
+    bar_q = 0.0
+    for token in handler.tokens:
+        if isinstance(token, abcFormat.ABCBar):
+            bar_q = 0.0
+        elif isinstance(token, abcFormat.ABCMetadata):
+            token.preParse()
+            if token.isReferenceNumber():  # a new tune
+                unit_q, bar_q = 0.5, 0.0
+            metre = unit = None
+            with contextlib.suppress(Exception):  # a field music21 cannot read: it reports it itself
+                metre = token.getTimeSignatureParameters() if token.isMeter() else None
+                unit = float(token.getDefaultQuarterLength()) if token.isDefaultNoteLength() else None
+            if metre is not None and metre[0] > MAX_METRE_BEATS:
+                raise InputFileError(
+                    f"implausible metre: {metre[0]} beats in a bar (at most {MAX_METRE_BEATS};"
+                    f" music21 reads {token.src[:40]!r} as {metre[0]}/{metre[1]})",
+                    path,
+                )
+            unit_q = unit if unit is not None else unit_q
+        elif isinstance(token, abcFormat.ABCNote):
+            units = _abc_units(token)
             if units > MAX_ABC_NOTE_UNITS:
-                raise InputFileError(f"implausible note length: {units} units (at most {MAX_ABC_NOTE_UNITS})", path)
+                shown = f"{units:.0f}" if units == int(units) else f"{units:.1f}"
+                raise InputFileError(f"implausible note length: {shown} units (at most {MAX_ABC_NOTE_UNITS})", path)
+            bar_q += units * unit_q
+            if bar_q > MAX_ABC_BAR_QUARTERS:
+                raise InputFileError(
+                    f"implausible bar: over {MAX_ABC_BAR_QUARTERS} quarter notes between two bar lines", path
+                )
+    return text if rewritten else None
+
+
+def _abc_units(token: object) -> float:
+    """A music21 ABC note or chord token's length in unit note lengths (0 where music21 cannot read it)."""
+    from music21 import abcFormat
+
+    src = _ABC_QUOTED.sub("", token.src)  # chord symbols ("A7") hold digits that are no length
+    try:
+        if not isinstance(token, abcFormat.ABCChord):
+            return float(token.getQuarterLength(src, forceDefaultQuarterLength=1.0))
+        inner, _, outer = src.partition("]")
+        handler = abcFormat.ABCHandler()
+        handler.tokenize(inner.lstrip("["))
+        notes = [t for t in handler.tokens if isinstance(t, abcFormat.ABCNote)]
+        first = float(notes[0].getQuarterLength(notes[0].src, forceDefaultQuarterLength=1.0)) if notes else 1.0
+        return first * float(token.getQuarterLength(outer, forceDefaultQuarterLength=1.0))
+    except (ValueError, ZeroDivisionError, ArithmeticError):
+        return 0.0
 
 
 def from_music21(stream: object, title: str = "") -> Score:
@@ -211,6 +321,8 @@ def from_music21(stream: object, title: str = "") -> Score:
     ]
     keys = []
     for k in flat.getElementsByClass(key.KeySignature):
+        if abs(k.sharps) > MAX_KEY_FIFTHS:  # (an .mxl is not scanned first) asKey() takes |sharps| steps
+            continue
         as_key = k if isinstance(k, key.Key) else k.asKey()
         mode = as_key.mode if as_key.mode in ("major", "minor") else "major"
         keys.append(KeyChange(float(k.offset), Key(as_key.tonic.pitchClass, mode)))
