@@ -18,7 +18,7 @@ import shutil
 import struct
 import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -237,7 +237,7 @@ class AudioReader:
             pos += block.shape[0]
             yield block
 
-    def read(self, sample_rate: int | None = None) -> Audio:
+    def read(self, sample_rate: int | None = None, on_chunk: Callable[[np.ndarray], None] | None = None) -> Audio:
         """Read the whole file into an :class:`Audio`, optionally resampled on the way.
 
         The samples go straight into one preallocated array (no list of blocks
@@ -247,6 +247,10 @@ class AudioReader:
         ----------
         sample_rate : int, optional
             Resample to this rate (libsoxr VHQ, streaming) while reading.
+        on_chunk : callable, optional
+            Called with each stretch of samples as soon as it is stored (a view of the result, in
+            order; to be read, not written), so a caller can analyse the audio while the rest is
+            decoded.
         """
         src_rate = self.info.sample_rate
         rate = src_rate if sample_rate is None else int(sample_rate)
@@ -270,6 +274,8 @@ class AudioReader:
                 out = np.concatenate((out, np.empty((len(chunk) + len(out) // 4, out.shape[1]), np.float32)))
             out[filled : filled + len(chunk)] = chunk
             filled += len(chunk)
+            if on_chunk is not None and len(chunk):
+                on_chunk(out[filled - len(chunk) : filled])
 
         for block in self.blocks():
             put(block if stream is None else stream.resample_chunk(block))

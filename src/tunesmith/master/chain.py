@@ -24,11 +24,12 @@ from __future__ import annotations
 
 import math
 import os
+import queue
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -44,6 +45,7 @@ from tunesmith.master.limiter import RELEASES_S, LimiterCurve, LoudnessSolver, t
 from tunesmith.master.targets import Target, parse_target
 
 BLOCK = 1 << 17
+T = TypeVar("T")
 MONO_BASS_HZ = 120.0
 LOUDNESS_TOLERANCE_LU = 0.05
 MP3_OVERSHOOT_DB = 0.5
@@ -199,6 +201,12 @@ def _analyse_blocks(blocks: Any, sample_rate: int, channels: int, true_peak: boo
     return _Spectra(tonal.band_levels_db(mid_freqs, mid_power), side_db, loudness, mid_freqs, mid_power)
 
 
+def _until_none(items: queue.SimpleQueue[Any]) -> Iterator[Any]:
+    """The items put on ``items`` up to the first None."""
+    while (item := items.get()) is not None:
+        yield item
+
+
 def _array_blocks(x: np.ndarray, block: int = BLOCK) -> Any:
     for s0 in range(0, len(x), block):
         yield x[s0 : s0 + block]
@@ -319,23 +327,36 @@ def master(
     encoding = encoding_for(output_path, settings.encoding)
     notes: list[str] = []
 
-    # 1. Read.
+    # 1-2. Read, and analyse each stretch as soon as it is in memory: the decoder runs in a second
+    # thread (libsndfile releases the GIL) while this one measures what is already read.
     step("reading", 0.0)
     with AudioReader(input_path) as reader:
         rate = settings.sample_rate or reader.info.sample_rate
         if encoding == "mp3" and rate > 48_000:
             notes.append(f"MP3 holds at most 48 kHz: output resampled from {rate} Hz to 48000 Hz")
             rate = 48_000
-        audio = reader.read(sample_rate=rate)
+        channels = reader.info.channels
+        if channels > 2:
+            raise InputFileError(f"has {channels} channels: tunesmith masters mono or stereo mixes", input_path)
+        stretches: queue.SimpleQueue[np.ndarray | None] = queue.SimpleQueue()
+
+        def read_all() -> Any:
+            try:
+                return reader.read(sample_rate=rate, on_chunk=stretches.put)
+            finally:
+                stretches.put(None)  # also after a failed read: the analysis stops, the error is raised below
+
+        with ThreadPoolExecutor(1) as read_pool:
+            reading = read_pool.submit(read_all)
+            step("analysing", 0.1)
+            try:
+                spectra_in = _analyse_blocks(_until_none(stretches), rate, channels)
+            except Exception:
+                reading.result()  # a failed read explains a failed analysis: its error goes first
+                raise
+            audio = reading.result()
         notes.extend(reader.warnings)
     x = audio.samples
-    if x.shape[1] > 2:
-        raise InputFileError(f"has {x.shape[1]} channels: tunesmith masters mono or stereo mixes", input_path)
-    channels = x.shape[1]
-
-    # 2. Analyse.
-    step("analysing", 0.1)
-    spectra_in = _analyse_blocks(_array_blocks(x), rate, channels)
     lo_in = spectra_in.loudness
     if lo_in.integrated_lufs is None:
         why = "it is shorter than 400 ms" if lo_in.duration_s < 0.4 else "it is silent"
@@ -388,18 +409,26 @@ def master(
         responses.append(fir.minimum_phase_fir(side_db_grid, taps))
     eq = fir.BlockFir(responses)
 
-    # 5. Process in place: EQ + width, then glue.
+    # 5. Process in place: EQ + width, then glue. The glue compresses block k in a second thread
+    # while block k + 1 is equalised (its detector is serial, the FIR's FFTs are not); blocks still
+    # reach each stage in order, so the result is the same as one after the other.
     glue = GlueCompressor(GlueSettings.from_intensity(settings.intensity, style), rate)
-    for s0 in range(0, len(x), BLOCK):
-        block = x[s0 : s0 + BLOCK]
-        if channels == 2:
-            mid, side = eq.process(np.stack(_mid_side(block)))
-            block[:, 0] = mid + side
-            block[:, 1] = mid - side
-        else:
-            block[:, 0] = eq.process(block.T)[0]
-        glue.process(block)
-        step("equalising", 0.25 + 0.25 * (s0 + len(block)) / len(x))
+    with ThreadPoolExecutor(1) as glue_pool:
+        pending = None
+        for s0 in range(0, len(x), BLOCK):
+            block = x[s0 : s0 + BLOCK]
+            if channels == 2:
+                mid, side = eq.process(np.stack(_mid_side(block)))
+                block[:, 0] = mid + side
+                block[:, 1] = mid - side
+            else:
+                block[:, 0] = eq.process(block.T)[0]
+            if pending is not None:
+                pending.result()
+            pending = glue_pool.submit(glue.process, block)
+            step("equalising", 0.25 + 0.25 * (s0 + len(block)) / len(x))
+        if pending is not None:
+            pending.result()
 
     # 6-7. Loudness and true-peak limiting, written and measured in one pass; redone
     # (rarely) until the loudness is within tolerance and the true peak under the ceiling.
@@ -541,10 +570,11 @@ def _render(
     # The writer runs in its own thread (libsndfile releases the GIL), one block
     # behind the meter, so encoding overlaps with measuring the next block.
     pool = ThreadPoolExecutor(1)
+    ahead = ThreadPoolExecutor(1)
     try:
         with AudioWriter(path, curve.sample_rate, x.shape[1], encoding, seed) as writer:
             pending = None
-            for s0, gain in curve.blocks():
+            for s0, gain in _one_ahead(curve.blocks(), ahead):
                 y = x[s0 : s0 + len(gain)] * (gain * pre_gain)[:, None]
                 if pending is not None:
                     pending.result()
@@ -559,7 +589,21 @@ def _render(
         return meter.result(), (gr_min_db, gr_sum_db, series)
     finally:
         pool.shutdown()
+        ahead.shutdown()
         meter.close()
+
+
+def _one_ahead(items: Iterator[T], pool: ThreadPoolExecutor) -> Iterator[T]:
+    """Yield ``items`` in order while ``pool`` computes the next one (the limiter's gain curve is a
+    serial recursion; working one block ahead overlaps it with metering and writing)."""
+    done = object()
+    following = pool.submit(next, items, done)
+    while True:
+        item = following.result()
+        if item is done:
+            return
+        following = pool.submit(next, items, done)
+        yield item
 
 
 def _measure_file(path: str | os.PathLike[str]) -> Loudness:
