@@ -433,8 +433,10 @@ def master(
     # 6-7. Loudness and true-peak limiting, written and measured in one pass; redone
     # (rarely) until the loudness is within tolerance and the true peak under the ceiling.
     step("limiting", 0.5)
-    envelope = true_peak_envelope(x, rate)
-    solver = LoudnessSolver(x, envelope, rate)
+    with ThreadPoolExecutor(1) as energy_pool:  # the solver's K-weighted energy while the envelope is made
+        energy = energy_pool.submit(LoudnessSolver.group_energy, x, rate)
+        envelope = true_peak_envelope(x, rate)
+        solver = LoudnessSolver(x, envelope, rate, energy.result())
     pre = solver.integrated_lufs(0.0, None)
     if pre is None:
         raise InputFileError("nothing to master: the processed signal is silent", input_path)

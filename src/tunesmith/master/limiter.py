@@ -251,14 +251,32 @@ class LoudnessSolver:
         Its true-peak envelope (:func:`true_peak_envelope`).
     sample_rate : int
         Hz.
+    energy : numpy.ndarray, optional
+        :meth:`group_energy` of ``x``, if already computed.
     """
 
     GROUP = 16
 
-    def __init__(self, x: np.ndarray, envelope: np.ndarray, sample_rate: int) -> None:
-        frames, channels = x.shape
+    def __init__(self, x: np.ndarray, envelope: np.ndarray, sample_rate: int, energy: np.ndarray | None = None) -> None:
+        frames = x.shape[0]
         self.sample_rate = sample_rate
         g = self.GROUP
+        n_groups = frames // g
+        self.energy = self.group_energy(x, sample_rate) if energy is None else energy
+        # reduceat, not reshape(...).max(axis=1): numpy is slow at reducing many short rows.
+        self.envelope = np.maximum.reduceat(envelope[: n_groups * g], np.arange(0, n_groups * g, g))
+        self.gate = max(1, round(0.4 * sample_rate / g))
+        self.hop = max(1, round(0.1 * sample_rate / g))
+
+    @classmethod
+    def group_energy(cls, x: np.ndarray, sample_rate: int) -> np.ndarray:
+        """Channel-weighted K-weighted energy of ``x`` per group of :attr:`GROUP` samples.
+
+        Independent of the true-peak envelope, so a caller may compute it while the envelope is
+        being made and hand it to the constructor.
+        """
+        frames, channels = x.shape
+        g = cls.GROUP
         n_groups = frames // g
         sos = k_weighting_sos(sample_rate)
         weights = channel_weights(channels)
@@ -269,11 +287,7 @@ class LoudnessSolver:
             s1 = min(n_groups * g, s0 + _BLOCK)
             cuts = np.arange(g, s1 - s0, g)
             energy[s0 // g : s1 // g] = iir.k_energy_segments(sos, x[s0:s1], zi, cuts)
-        self.energy = energy @ weights
-        # reduceat, not reshape(...).max(axis=1): numpy is slow at reducing many short rows.
-        self.envelope = np.maximum.reduceat(envelope[: n_groups * g], np.arange(0, n_groups * g, g))
-        self.gate = max(1, round(0.4 * sample_rate / g))
-        self.hop = max(1, round(0.1 * sample_rate / g))
+        return energy @ weights
 
     def integrated_lufs(
         self, pre_gain_db: float, ceiling_dbtp: float | None, release_s: float = RELEASE_S
