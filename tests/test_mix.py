@@ -377,3 +377,89 @@ def test_mix_is_bit_identical_run_to_run(mixed: tuple[Path, dict, Path], tmp_pat
     again = tmp_path / "again.wav"
     automix([Path(s["file"]) for s in report["stems"]], again)
     assert sf.read(again)[0].tobytes() == sf.read(out)[0].tobytes()
+
+
+def test_listen_equals_the_separate_analyses(rng: np.random.Generator) -> None:
+    from tunesmith.mix.automix import _loud_level_db
+    from tunesmith.mix.listen import listen, loud_level_db
+
+    # Music with rests (the K filter rings down into exact silence) and a last partial block.
+    x = _programme(rng, 6.05)
+    x[round(1.0 * RATE) : round(2.5 * RATE)] = 0.0
+    for stem in (x, np.ascontiguousarray(x[:, :1])):
+        ref = block_spectra(stem, RATE)
+        spectra, sums = listen(stem, RATE)
+        assert len(spectra.k_power) == len(ref.k_power) == 61
+        np.testing.assert_allclose(spectra.k_power, ref.k_power, rtol=1e-5, atol=1e-15)
+        np.testing.assert_allclose(spectra.band_power, ref.band_power, rtol=1e-5, atol=1e-15)
+        assert spectra.integrated_lufs() == pytest.approx(ref.integrated_lufs(), abs=1e-6)
+        assert loud_level_db(sums.hop_power, sums.hop_frames, sums.channels) == pytest.approx(
+            _loud_level_db(stem, RATE), abs=1e-6
+        )
+        ours, theirs = stem_features(stem, spectra, sums), stem_features(stem, ref)
+        for name, value in theirs.__dict__.items():
+            assert getattr(ours, name) == pytest.approx(value, rel=1e-4, abs=1e-6), name
+
+
+def test_meter_keeps_its_pace_in_silences(rng: np.random.Generator) -> None:
+    """Clicks in silence: the K filter's states decay to zero instead of into subnormal floats."""
+    import time
+
+    from tunesmith.audio.meter import k_weighting_sos
+    from tunesmith.mix import kernels
+
+    sos = k_weighting_sos(RATE)
+    dense = (rng.standard_normal((20 * RATE, 2)) * 0.1).astype(np.float32)
+    clicks = np.zeros_like(dense)
+    clicks[:: RATE // 2] = 0.5  # each click rings down into exact silence
+    kernels.compress_measure(clicks[:4410], None, sos, 4410)  # compiled before timing
+
+    def cpu(x: np.ndarray) -> float:
+        best = np.inf
+        for _ in range(3):
+            t0 = time.thread_time()
+            kernels.compress_measure(x, None, sos, 4410)
+            best = min(best, time.thread_time() - t0)
+        return best
+
+    # A section that held subnormal states was ~10x slower than dense audio; equal pace now.
+    assert cpu(clicks) < 2.0 * cpu(dense)
+    k_power = kernels.compress_measure(clicks, None, sos, 4410)[1]
+    np.testing.assert_allclose(k_power, block_spectra(clicks, RATE).k_power, rtol=1e-5, atol=1e-15)
+
+
+def test_fused_strip_filter_matches_the_cascade(rng: np.random.Generator) -> None:
+    from tunesmith.audio.iir import sosfilt_fused_inplace
+
+    x = _programme(rng, 2.0)
+    for sections in (highpass(80.0, 4, RATE), np.vstack((highpass(120.0, 4, RATE), peaking(2500.0, -4.0, 1.4, RATE)))):
+        ref = sosfilt_inplace(sections, x.copy())
+        ours = sosfilt_fused_inplace(sections, x.copy())
+        # float64 between sections instead of float32: within a float32 rounding or two
+        assert np.max(np.abs(ours - ref)) <= 2e-7 * max(1.0, float(np.max(np.abs(ref))))
+        assert np.max(np.abs(ours - x)) > 0.01  # it filtered
+        mono = np.ascontiguousarray(x[:, :1])
+        assert np.array_equal(sosfilt_fused_inplace(sections, mono.copy()), sosfilt_inplace(sections, mono.copy()))
+
+
+def test_lanes_meter_equals_one_pass_across_segment_seams(rng: np.random.Generator) -> None:
+    from tunesmith.audio.meter import k_weighting_sos
+    from tunesmith.mix import kernels
+
+    sos = k_weighting_sos(RATE)
+    x = _programme(rng, 6.05)  # 61 blocks, the last partial
+    # Stereo runs in two segments (seam at block 30), mono in four (seams at 15, 30, 45): put a
+    # burst right before each seam and silence after it, where only the K filter's ringing
+    # carried across the seam is left to measure.
+    for seam in (15, 30, 45):
+        x[(seam - 1) * 4410 : seam * 4410] = rng.standard_normal((4410, 2)).astype(np.float32)
+        x[seam * 4410 : (seam + 2) * 4410] = 0.0
+    for stem in (x, np.ascontiguousarray(x[:, :1])):
+        ref = block_spectra(stem, RATE)
+        k_power, plain = kernels.block_powers(stem, sos, 4410)
+        assert len(k_power) == len(ref.k_power) == 61
+        np.testing.assert_allclose(k_power, ref.k_power, rtol=1e-5, atol=1e-20)
+        np.testing.assert_allclose(plain, ref.band_power.sum(axis=1), rtol=1e-5, atol=1e-20)
+        assert k_power[30] > 0.0  # the ringing after the seam, measured although the input is silent there
+    short = np.ascontiguousarray(x[:5000])  # too short for lanes: the scalar meter
+    np.testing.assert_allclose(kernels.block_powers(short, sos, 4410)[0], block_spectra(short, RATE).k_power, rtol=1e-5)

@@ -8,7 +8,7 @@ Three passes over the stems, each in parallel across cores:
    decoded and resampled once.
 2. *strip*: high-pass, unmasking EQ and compression per stem; the compressor's
    pass also meters its output (so levels are set on what is actually heard),
-   and the processed stem is parked in a temporary file.
+   and the processed stem overwrites the decoded one in its temporary file.
 3. *sum*: faders (static gain + rides), pan and width, reverb sends, then the bus:
    reverb return, glue compressor, tonal EQ towards the genre, and the output
    level (−18 LUFS, true peak ≤ −6 dBTP unless told otherwise).
@@ -33,7 +33,7 @@ import numpy as np
 
 from tunesmith.atomic import check_not_input
 from tunesmith.audio import iir
-from tunesmith.audio.bands import BLOCK_S, BlockSpectra, block_spectra
+from tunesmith.audio.bands import BLOCK_S, BlockSpectra
 from tunesmith.audio.features import SpectrumAccumulator, mono_mix
 from tunesmith.audio.io import AudioReader, AudioWriter, encoding_for, info
 from tunesmith.audio.meter import k_weighting_sos, true_peak
@@ -41,6 +41,7 @@ from tunesmith.audio.tonal import BAND_CENTRES_HZ, band_levels_db, style_curve_d
 from tunesmith.cores import usable_cores
 from tunesmith.errors import InputFileError, UsageError
 from tunesmith.mix import console, engineer, kernels
+from tunesmith.mix.listen import listen, loud_level_db
 from tunesmith.mix.roles import ROLES, classify, stem_features
 from tunesmith.mix.settings import BusSettings, Compressor, MixSettings, StemSettings
 
@@ -154,15 +155,15 @@ def _listen(path: Path, rate: int, frames: int, park: Path) -> engineer.StemAnal
     """Pass 1 on one stem: its measurements; the decoded (resampled, padded) samples go to ``park``."""
     x = _read(path, rate, frames)
     np.save(park, x)  # pass 2 loads this back instead of decoding (and resampling) the file again
-    spectra = block_spectra(x, rate)
+    spectra, sums = listen(x, rate)  # one pass for the loudness, band, feature and level sums
     return engineer.StemAnalysis(
         file=str(path),
         name=path.name,
         channels=x.shape[1],
         frames=len(x),
         spectra=spectra,
-        features=stem_features(x, spectra),
-        loud_level_db=_loud_level_db(x, rate),
+        features=stem_features(x, spectra, sums),
+        loud_level_db=loud_level_db(sums.hop_power, sums.hop_frames, sums.channels),
         loudness_lufs=spectra.integrated_lufs(),
     )
 
@@ -323,7 +324,7 @@ def _measure_bus(mix: np.ndarray, rate: int, workers: int) -> tuple[float | None
     block = round(rate * BLOCK_S)
 
     def loudness() -> float | None:
-        k_power = kernels.compress_measure(mix, None, k_weighting_sos(rate), block)[1]
+        k_power = kernels.block_powers(mix, k_weighting_sos(rate), block)[0]
         return BlockSpectra(k_power, np.zeros((len(k_power), 0)), rate, block).integrated_lufs()
 
     def peak(c: int) -> float:
@@ -405,13 +406,15 @@ def automix(
 
         # 2. Channel strips, measured again after processing, parked on disk.
         step("processing", 0.3)
-        parked = [Path(tmp) / f"{i:02d}.npy" for i in range(len(files))]
+        parked = decoded  # each strip works in place in its parked file
 
         def run_strip(i: int) -> BlockSpectra:
-            x = np.load(decoded[i])
-            decoded[i].unlink()
-            y, k_power, plain = console.strip_measure(x, settings.stems[i], rate, overwrite=True)
-            np.save(parked[i], y)
+            # Mapped, not loaded: the strip overwrites the decoded samples where they lie (in the
+            # page cache), which saves a copy in and a copy out of every stem.
+            mapped = np.load(decoded[i], mmap_mode="r+")
+            x = np.asarray(mapped)  # a plain ndarray view of the mapping, for the compiled kernels
+            _, k_power, plain = console.strip_measure(x, settings.stems[i], rate, overwrite=True)
+            del x, mapped
             sos = console.strip_sections(settings.stems[i], rate)
             return _processed_spectra(analyses[i].spectra, sos, k_power, plain)
 

@@ -66,7 +66,7 @@ def strip_measure(
     if len(sos):
         # The cascade flushes its decaying state to zero in silences, so no subnormal floats
         # reach the compressor and the reverb, which they slow down.
-        iir.sosfilt_inplace(sos, y)
+        iir.sosfilt_fused_inplace(sos, y)
     # The compressor's pass also meters what comes out.
     return kernels.compress_measure(
         y,
@@ -85,7 +85,7 @@ def strip(x: np.ndarray, s: StemSettings, sample_rate: int) -> np.ndarray:
     y = np.array(x, dtype=np.float32, order="C", copy=True)
     sos = strip_sections(s, sample_rate)
     if len(sos):
-        iir.sosfilt_inplace(sos, y)
+        iir.sosfilt_fused_inplace(sos, y)  # as strip_measure filters
     if s.compressor is not None:
         kernels.compress_measure(y, _compressor_coefs(s.compressor, sample_rate), None, 1, out=y)
     return y

@@ -15,6 +15,10 @@ less work around them:
   ``Reverb``; about as fast on one thread, but its two sides run on two threads.
 * :func:`add_placed` adds a strip's fader, ride, width and pan into the bus and the reverb
   send in one pass instead of several numpy passes and temporaries.
+* :func:`block_powers` is the K-weighted and plain power per block on four SIMD lanes (time
+  segments × channels, each segment warmed up on the samples before it: exact to float
+  rounding), 1.6x (stereo) to 2.5x (mono) faster than the scalar meter; :func:`listen_measure`
+  adds pass 1's other sums (5 ms levels, channel products, the channel sum) in one more pass.
 
 Every kernel releases the GIL, so stems run on separate cores from a thread pool.
 """
@@ -32,6 +36,7 @@ import numpy as np
 _ENV_FLOOR = np.float32(1e-30)
 _TINY = 1e-30  # K-filter states flushed below this, as tunesmith.audio.iir does
 _FLUSH_EVERY = 32
+_COMPRESS_STEP = 4096  # frames per compressor step when not metering (its envelope buffer fits in L1)
 
 # Freeverb tunings at 44.1 kHz (samples); the right side is 23 samples longer.
 _COMB_TUNINGS = np.array([1116, 1188, 1277, 1356, 1422, 1491, 1557, 1617])
@@ -40,14 +45,19 @@ _STEREO_SPREAD = 23
 
 
 @numba.njit(inline="always", nogil=True)
-def _compressor_step(v, env, threshold, t_inv, exponent, c_at, c_rl):  # pragma: no cover - compiled
-    # JUCE dsp::Compressor<float>::processSample: peak ballistics, hard knee.
-    e = abs(v)
-    cte = c_at if e > env else c_rl
-    env = e + cte * (env - e)
+def _flush(a, b):  # pragma: no cover - compiled
+    # A section's state set to zero once it has decayed below _TINY (no subnormal arithmetic).
+    if abs(a) + abs(b) < _TINY:
+        return 0.0, 0.0
+    return a, b
+
+
+@numba.njit(inline="always", nogil=True)
+def _gain(v, env, threshold, t_inv, exponent):  # pragma: no cover - compiled
+    # JUCE dsp::Compressor<float>::processSample's gain, hard knee, from the ballistics envelope.
     if env >= threshold:  # below it the gain is exactly 1: no powf
         v = ((env * t_inv) ** exponent) * v
-    return v, env
+    return v
 
 
 @numba.njit(inline="always", nogil=True)
@@ -67,13 +77,13 @@ def _k_step(v, p1, p2, r1, r2, k):  # pragma: no cover - compiled
 
 
 @numba.njit(
-    "void(float32[:, ::1], float32[:, ::1], float32[::1], boolean, boolean, float64[:, ::1], int64,"
+    "void(float32[:, ::1], float32[:, ::1], float32[::1], boolean, boolean, boolean, float64[:, ::1], int64,"
     " float64[::1], float64[::1])",
     nogil=True,
     cache=True,
 )
 def _compress_measure(
-    x, y, coefs, compress, measure, k_sos, block, k_energy, plain_energy
+    x, y, coefs, compress, measure, k_meter, k_sos, block, k_energy, plain_energy
 ):  # pragma: no cover - compiled
     # coefs: threshold, 1/threshold, 1/ratio - 1, attack coefficient, release coefficient (float32).
     frames, channels = x.shape
@@ -92,6 +102,7 @@ def _compress_measure(
         k_sos[1, 4],
         k_sos[1, 5],
     )
+    env = np.empty((block, 2), np.float32)
     for c in range(0, channels, 2):
         # Channels in pairs: two independent recursions the CPU overlaps (each alone is bound by
         # the latency of its multiply-adds). An odd last channel runs beside a copy of itself.
@@ -102,31 +113,50 @@ def _compress_measure(
         for b in range(blocks):
             plain = 0.0
             weighted = 0.0
-            for i in range(b * block, min(frames, (b + 1) * block)):
+            b0 = b * block
+            b1 = min(frames, b0 + block)
+            if compress:
+                # Two steps per block, the same float32 operations as one: first the envelope (a
+                # serial recursion on the input alone), then the gains, which do not feed back, so
+                # the CPU runs their powf calls side by side (measured 10-20 % faster).
+                for i in range(b0, b1):
+                    e = abs(x[i, c])
+                    env_u = e + (c_at if e > env_u else c_rl) * (env_u - e)
+                    e = abs(x[i, d])
+                    env_v = e + (c_at if e > env_v else c_rl) * (env_v - e)
+                    if (i & (_FLUSH_EVERY - 1)) == _FLUSH_EVERY - 1:
+                        if env_u < _ENV_FLOOR:
+                            env_u = zero
+                        if env_v < _ENV_FLOOR:
+                            env_v = zero
+                    env[i - b0, 0] = env_u
+                    env[i - b0, 1] = env_v
+            for i in range(b0, b1):
                 u = x[i, c]
                 v = x[i, d]
                 if compress:
-                    u, env_u = _compressor_step(u, env_u, threshold, t_inv, exponent, c_at, c_rl)
-                    v, env_v = _compressor_step(v, env_v, threshold, t_inv, exponent, c_at, c_rl)
+                    u = _gain(u, env[i - b0, 0], threshold, t_inv, exponent)
+                    v = _gain(v, env[i - b0, 1], threshold, t_inv, exponent)
                 y[i, c] = u
                 y[i, d] = v
                 if measure:
-                    fu, pu1, pu2, ru1, ru2 = _k_step(u, pu1, pu2, ru1, ru2, kc)
-                    fv, pv1, pv2, rv1, rv2 = _k_step(v, pv1, pv2, rv1, rv2, kc)
                     uu = np.float64(u)
                     vv = np.float64(v) if pair else 0.0
                     plain += uu * uu + vv * vv
+                if k_meter:
+                    fu, pu1, pu2, ru1, ru2 = _k_step(u, pu1, pu2, ru1, ru2, kc)
+                    fv, pv1, pv2, rv1, rv2 = _k_step(v, pv1, pv2, rv1, rv2, kc)
                     weighted += fu * fu + (fv * fv if pair else 0.0)
-                if (i & (_FLUSH_EVERY - 1)) == _FLUSH_EVERY - 1:
-                    if env_u < _ENV_FLOOR:
-                        env_u = zero
-                    if env_v < _ENV_FLOOR:
-                        env_v = zero
-                    if abs(pu1) + abs(pu2) + abs(ru1) + abs(ru2) < _TINY:
-                        pu1 = pu2 = ru1 = ru2 = 0.0
-                    if abs(pv1) + abs(pv2) + abs(rv1) + abs(rv2) < _TINY:
-                        pv1 = pv2 = rv1 = rv2 = 0.0
-            if measure and b == blocks - 1:
+                    if (i & (_FLUSH_EVERY - 1)) == _FLUSH_EVERY - 1:
+                        # Each section on its own (as tunesmith.audio.iir's cascade does): the shelf's
+                        # state dies within ~1000 samples of silence, the high-pass's rings on for
+                        # ~12000, and a shelf held until both are tiny runs on float64 subnormals
+                        # (~100x slower arithmetic; stems with rests metered 3x slower).
+                        pu1, pu2 = _flush(pu1, pu2)
+                        ru1, ru2 = _flush(ru1, ru2)
+                        pv1, pv2 = _flush(pv1, pv2)
+                        rv1, rv2 = _flush(rv1, rv2)
+            if k_meter and b == blocks - 1:
                 # A last partial block counts as whole and zero-padded (as block_spectra pads it):
                 # the filter rings on into the padding.
                 for _ in range(frames, blocks * block):
@@ -135,6 +165,200 @@ def _compress_measure(
                     weighted += fu * fu + (fv * fv if pair else 0.0)
             plain_energy[b] += plain
             k_energy[b] += weighted
+
+
+@numba.njit(
+    "void(float32[:, ::1], float64[:, ::1], int64, int64[::1], int64[::1], int64, int64, float64[::1], float64[::1])",
+    nogil=True,
+    cache=True,
+    fastmath={"contract"},
+)
+def _k_lanes(x, k_sos, block, starts, chans, nb, warm, k_energy, plain_energy):  # pragma: no cover - compiled
+    # The K filter on four lanes at once, lane l being channel chans[l] from frame starts[l]
+    # (a block boundary) for nb blocks. Four identical recursions written out side by side
+    # let the compiler put them in one SIMD register: the two-section K filter is bound by
+    # floating-point throughput, not latency, so lanes that share instructions make it ~2x
+    # faster than channels paired in scalar code. A lane that starts inside the signal first
+    # runs `warm` frames before its start, so its state is the one-pass state to within
+    # rmax**warm (below 1e-35 of the signal): the block powers equal the one-pass ones to
+    # float rounding. The last segment's lanes then run on alone to the end (and the
+    # zero-padded rest of a last partial block).
+    s0, s1, s2, s3, s4 = k_sos[0, 0], k_sos[0, 1], k_sos[0, 2], k_sos[0, 4], k_sos[0, 5]
+    t0, t1, t2, t3, t4 = k_sos[1, 0], k_sos[1, 1], k_sos[1, 2], k_sos[1, 4], k_sos[1, 5]
+    frames = x.shape[0]
+    state = np.zeros((4, 4))
+    for lane in range(4):
+        c = chans[lane]
+        p1 = p2 = r1 = r2 = 0.0
+        for i in range(max(0, starts[lane] - warm), starts[lane]):
+            u = np.float64(x[i, c])
+            w = s0 * u + p1
+            p1 = s1 * u - s3 * w + p2
+            p2 = s2 * u - s4 * w
+            o = t0 * w + r1
+            r1 = t1 * w - t3 * o + r2
+            r2 = t2 * w - t4 * o
+            if (i & (_FLUSH_EVERY - 1)) == _FLUSH_EVERY - 1:
+                p1, p2 = _flush(p1, p2)
+                r1, r2 = _flush(r1, r2)
+        state[lane, 0], state[lane, 1], state[lane, 2], state[lane, 3] = p1, p2, r1, r2
+    a0, b0, c0, d0 = starts[0], starts[1], starts[2], starts[3]
+    ca, cb, cc, cd = chans[0], chans[1], chans[2], chans[3]
+    pa1, pa2, ra1, ra2 = state[0, 0], state[0, 1], state[0, 2], state[0, 3]
+    pb1, pb2, rb1, rb2 = state[1, 0], state[1, 1], state[1, 2], state[1, 3]
+    pc1, pc2, rc1, rc2 = state[2, 0], state[2, 1], state[2, 2], state[2, 3]
+    pd1, pd2, rd1, rd2 = state[3, 0], state[3, 1], state[3, 2], state[3, 3]
+    for b in range(nb):
+        ea = eb = ec = ed = 0.0
+        qa = qb = qc = qd = 0.0
+        for j0 in range(0, block, _FLUSH_EVERY):
+            for j in range(j0, min(block, j0 + _FLUSH_EVERY)):
+                k = b * block + j
+                ua = np.float64(x[a0 + k, ca])
+                ub = np.float64(x[b0 + k, cb])
+                uc = np.float64(x[c0 + k, cc])
+                ud = np.float64(x[d0 + k, cd])
+                qa += ua * ua
+                qb += ub * ub
+                qc += uc * uc
+                qd += ud * ud
+                wa = s0 * ua + pa1
+                wb = s0 * ub + pb1
+                wc = s0 * uc + pc1
+                wd = s0 * ud + pd1
+                pa1 = s1 * ua - s3 * wa + pa2
+                pb1 = s1 * ub - s3 * wb + pb2
+                pc1 = s1 * uc - s3 * wc + pc2
+                pd1 = s1 * ud - s3 * wd + pd2
+                pa2 = s2 * ua - s4 * wa
+                pb2 = s2 * ub - s4 * wb
+                pc2 = s2 * uc - s4 * wc
+                pd2 = s2 * ud - s4 * wd
+                oa = t0 * wa + ra1
+                ob = t0 * wb + rb1
+                oc = t0 * wc + rc1
+                od = t0 * wd + rd1
+                ra1 = t1 * wa - t3 * oa + ra2
+                rb1 = t1 * wb - t3 * ob + rb2
+                rc1 = t1 * wc - t3 * oc + rc2
+                rd1 = t1 * wd - t3 * od + rd2
+                ra2 = t2 * wa - t4 * oa
+                rb2 = t2 * wb - t4 * ob
+                rc2 = t2 * wc - t4 * oc
+                rd2 = t2 * wd - t4 * od
+                # the output rounded to float32, as block_spectra stores it
+                fa = np.float64(np.float32(oa))
+                fb = np.float64(np.float32(ob))
+                fc = np.float64(np.float32(oc))
+                fd = np.float64(np.float32(od))
+                ea += fa * fa
+                eb += fb * fb
+                ec += fc * fc
+                ed += fd * fd
+            pa1, pa2 = _flush(pa1, pa2)
+            pb1, pb2 = _flush(pb1, pb2)
+            pc1, pc2 = _flush(pc1, pc2)
+            pd1, pd2 = _flush(pd1, pd2)
+            ra1, ra2 = _flush(ra1, ra2)
+            rb1, rb2 = _flush(rb1, rb2)
+            rc1, rc2 = _flush(rc1, rc2)
+            rd1, rd2 = _flush(rd1, rd2)
+        k_energy[a0 // block + b] += ea
+        k_energy[b0 // block + b] += eb
+        k_energy[c0 // block + b] += ec
+        k_energy[d0 // block + b] += ed
+        plain_energy[a0 // block + b] += qa
+        plain_energy[b0 // block + b] += qb
+        plain_energy[c0 // block + b] += qc
+        plain_energy[d0 // block + b] += qd
+    state[0, 0], state[0, 1], state[0, 2], state[0, 3] = pa1, pa2, ra1, ra2
+    state[1, 0], state[1, 1], state[1, 2], state[1, 3] = pb1, pb2, rb1, rb2
+    state[2, 0], state[2, 1], state[2, 2], state[2, 3] = pc1, pc2, rc1, rc2
+    state[3, 0], state[3, 1], state[3, 2], state[3, 3] = pd1, pd2, rd1, rd2
+    blocks = k_energy.shape[0]
+    last = max(a0, b0, c0, d0)
+    for lane in range(4):
+        if starts[lane] != last:
+            continue  # the segment after this lane's was another lane's
+        first = starts[lane] + nb * block
+        c = chans[lane]
+        p1, p2, r1, r2 = state[lane, 0], state[lane, 1], state[lane, 2], state[lane, 3]
+        for i in range(first, blocks * block):
+            u = np.float64(x[i, c]) if i < frames else 0.0
+            w = s0 * u + p1
+            p1 = s1 * u - s3 * w + p2
+            p2 = s2 * u - s4 * w
+            o = t0 * w + r1
+            r1 = t1 * w - t3 * o + r2
+            r2 = t2 * w - t4 * o
+            f = np.float64(np.float32(o))
+            k_energy[i // block] += f * f
+            plain_energy[i // block] += u * u
+            if (i & (_FLUSH_EVERY - 1)) == _FLUSH_EVERY - 1:
+                p1, p2 = _flush(p1, p2)
+                r1, r2 = _flush(r1, r2)
+
+
+_WARM_CACHE: dict[tuple[float, ...], int] = {}
+
+
+def _warm_frames(k_sos: np.ndarray) -> int:
+    """Frames after which the filter has forgotten its state to below 1e-35 (from its slowest pole)."""
+    key = tuple(np.asarray(k_sos, dtype=np.float64).ravel())
+    if key not in _WARM_CACHE:
+        radius = max(float(np.max(np.abs(np.roots([1.0, a1, a2])))) for _, _, _, _, a1, a2 in np.asarray(k_sos))
+        # r**n < 1e-35, doubled for the n·r**n of a repeated pole and rounded up to whole flush steps
+        n = 2 * math.ceil(math.log(1e-35) / math.log(min(radius, 1.0 - 1e-12)))
+        _WARM_CACHE[key] = -(-n // _FLUSH_EVERY) * _FLUSH_EVERY
+    return _WARM_CACHE[key]
+
+
+def block_powers(x: np.ndarray, k_sos: np.ndarray, block_frames: int) -> tuple[np.ndarray, np.ndarray]:
+    """K-weighted and plain mean square per block of ``x``, summed over channels (as :func:`compress_measure` meters).
+
+    The signal is cut into two (stereo) or four (mono) time segments on block boundaries,
+    filtered side by side in SIMD lanes; each segment after the first is started early on
+    the samples before it, long enough that its filter state is the one-pass state to float
+    rounding, so the result is the one-pass result to float rounding (tested).
+
+    Parameters
+    ----------
+    x : numpy.ndarray
+        ``(frames, 1 or 2)`` C-contiguous float32 samples, full scale 1.0.
+    k_sos : numpy.ndarray
+        The K-weighting filter, ``(2, 6)`` sections.
+    block_frames : int
+        Samples per block (a last partial block counts as whole, zero-padded).
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        Per block, the K-weighted and the plain mean square (float64).
+    """
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    if x.ndim != 2 or x.shape[1] not in (1, 2):
+        raise ValueError("block_powers takes (frames, 1 or 2) samples")
+    blocks = -(-len(x) // block_frames)
+    k_energy = np.zeros(max(blocks, 1))
+    plain = np.zeros(max(blocks, 1))
+    segments = 4 // x.shape[1]
+    nb = (len(x) // block_frames) // segments  # whole blocks every lane runs
+    starts = np.repeat(np.arange(segments, dtype=np.int64) * nb * block_frames, x.shape[1])
+    chans = np.tile(np.arange(x.shape[1], dtype=np.int64), segments)
+    if nb == 0:  # too short to split
+        return compress_measure(x, None, k_sos, block_frames)[1:]
+    _k_lanes(
+        x,
+        np.ascontiguousarray(k_sos, dtype=np.float64),
+        int(block_frames),
+        starts,
+        chans,
+        nb,
+        _warm_frames(k_sos),
+        k_energy,
+        plain,
+    )
+    return k_energy[:blocks] / block_frames, plain[:blocks] / block_frames
 
 
 def compressor_coefficients(
@@ -195,18 +419,103 @@ def compress_measure(
     k_energy = np.zeros(max(blocks, 1))
     plain = np.zeros(max(blocks, 1))
     c = coefs if coefs is not None else np.ones(5, np.float32)
-    _compress_measure(
-        x,
-        y,
-        np.ascontiguousarray(c, dtype=np.float32),
-        coefs is not None,
-        k_sos is not None,
-        np.ascontiguousarray(np.zeros((2, 6)) if k_sos is None else k_sos, dtype=np.float64),
-        int(block_frames),
-        k_energy,
-        plain,
-    )
+    # Compressing, the meter runs in the compressor's loop, where the envelope's serial
+    # recursion leaves the CPU idle slots it fills (a separate pass was measured 10 % slower).
+    # Not compressing, it runs in SIMD lanes over the signal (block_powers): 1.6x faster.
+    lanes = coefs is None and k_sos is not None and x.shape[1] in (1, 2) and len(x) >= (4 // x.shape[1]) * block_frames
+    meter = k_sos is not None and not lanes
+    if coefs is not None or y is not x or meter:
+        # Not metering, the block is only the compressor's step (its envelopes are kept per block).
+        step = int(block_frames) if meter else _COMPRESS_STEP
+        _compress_measure(
+            x,
+            y,
+            np.ascontiguousarray(c, dtype=np.float32),
+            coefs is not None,
+            meter,
+            meter,
+            np.ascontiguousarray(np.zeros((2, 6)) if k_sos is None else k_sos, dtype=np.float64),
+            step,
+            k_energy if meter else np.zeros(-(-len(x) // step) or 1),
+            plain if meter else np.zeros(-(-len(x) // step) or 1),
+        )
+    if lanes:
+        return y, *block_powers(y, k_sos, block_frames)
     return y, k_energy[:blocks] / block_frames, plain[:blocks] / block_frames
+
+
+@numba.njit(
+    "void(float32[:, ::1], int64, float64[::1], float64[::1], float64[::1], float32[::1])",
+    nogil=True,
+    cache=True,
+)
+def _listen_sums(x, hop, hop_power, hop_mono, dots, mono):  # pragma: no cover - compiled
+    # Pass 1's plain sums over a mono or stereo stem in one read of it (the K filter runs
+    # apart, in SIMD lanes: block_powers).
+    frames, channels = x.shape
+    stereo = channels == 2
+    hops = hop_power.shape[0]
+    zero = np.float32(0.0)
+    ll = rr = lr = 0.0
+    for h in range(hops + 1):
+        hp = hm = 0.0
+        for i in range(h * hop, min(frames, (h + 1) * hop)):
+            u = x[i, 0]
+            v = x[i, 1] if stereo else zero
+            m = u + v  # float32, as numpy adds the two columns
+            mono[i] = m
+            uu = np.float64(u)
+            vv = np.float64(v)
+            mm = np.float64(m)
+            ll += uu * uu
+            rr += vv * vv
+            lr += uu * vv
+            hp += uu * uu + vv * vv
+            hm += mm * mm
+        if h < hops:
+            hop_power[h] = hp
+            hop_mono[h] = hm
+    dots[0] = ll
+    dots[1] = rr
+    dots[2] = lr
+
+
+def listen_measure(
+    x: np.ndarray, k_sos: np.ndarray, block_frames: int, hop_frames: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Everything pass 1 sums over a stem, in one pass over its samples.
+
+    Parameters
+    ----------
+    x : numpy.ndarray
+        ``(frames, 1 or 2)`` C-contiguous float32 samples, full scale 1.0; not modified.
+    k_sos : numpy.ndarray
+        The K-weighting filter, ``(2, 6)`` sections.
+    block_frames : int
+        Samples per loudness block (a last partial block counts as whole, zero-padded).
+    hop_frames : int
+        Samples per level frame (only whole frames are summed).
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        Per block, the K-weighted and the plain mean square summed over channels (as
+        :func:`tunesmith.audio.bands.block_spectra` measures them); per level frame, the sum
+        over its samples of the channels' squares and of the channel sum's square (samples²);
+        ``[Σ L², Σ R², Σ L·R]`` over the stem (R = 0 for a mono stem); and the channel sum,
+        ``(frames,)`` float32.
+    """
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    if x.ndim != 2 or x.shape[1] not in (1, 2):
+        raise ValueError("listen_measure takes (frames, 1 or 2) samples")
+    hops = len(x) // hop_frames
+    hop_power = np.zeros(hops)
+    hop_mono = np.zeros(hops)
+    dots = np.zeros(3)
+    mono = np.empty(len(x), np.float32)
+    _listen_sums(x, int(hop_frames), hop_power, hop_mono, dots, mono)
+    k_power, plain = block_powers(x, k_sos, block_frames) if len(x) else (np.zeros(0), np.zeros(0))
+    return k_power, plain, hop_power, hop_mono, dots, mono
 
 
 @numba.njit(

@@ -18,6 +18,7 @@ import numpy as np
 
 from tunesmith.audio.bands import BlockSpectra, active_blocks
 from tunesmith.audio.tonal import BAND_CENTRES_HZ
+from tunesmith.mix.listen import Listening
 
 #: Role ids, in the order the report lists them, with what engineers call them.
 ROLES: dict[str, str] = {
@@ -114,8 +115,12 @@ class StemFeatures:
         return {k: round(float(v), 3) for k, v in self.__dict__.items()}
 
 
-def stem_features(x: np.ndarray, spectra: BlockSpectra) -> StemFeatures:
-    """Features of one stem from its samples and its block analysis."""
+def stem_features(x: np.ndarray, spectra: BlockSpectra, listening: Listening | None = None) -> StemFeatures:
+    """Features of one stem from its samples and its block analysis.
+
+    ``listening`` (from :func:`tunesmith.mix.listen.listen` on the same samples) supplies the
+    5 ms frame levels, channel sum and channel products already summed, so ``x`` is not read again.
+    """
     active = active_blocks(spectra.k_power)
     rate = spectra.sample_rate
     if not active.any():
@@ -133,9 +138,13 @@ def stem_features(x: np.ndarray, spectra: BlockSpectra) -> StemFeatures:
     # Onsets from the level of 5 ms frames of the channel sum.
     hop = max(1, rate // 200)
     count = len(x) // hop
-    mono = x[: count * hop, 0] + x[: count * hop, 1] if x.shape[1] > 1 else x[: count * hop, 0]
-    frame = mono.reshape(count, hop)
-    level = 10.0 * np.log10(np.einsum("ij,ij->i", frame, frame, dtype=np.float64) / hop + 1e-12)
+    if listening is None:
+        mono = x[: count * hop, 0] + x[: count * hop, 1] if x.shape[1] > 1 else x[: count * hop, 0]
+        frame = mono.reshape(count, hop)
+        level = 10.0 * np.log10(np.einsum("ij,ij->i", frame, frame, dtype=np.float64) / hop + 1e-12)
+    else:
+        mono = listening.mono[: count * hop]
+        level = 10.0 * np.log10(listening.hop_mono_power[:count] / hop + 1e-12)
     top = float(np.percentile(level, 99.5)) if count else -120.0
     rise = level[4:] - np.maximum(level[:-4], top - 50.0)  # against the frame 20 ms earlier
     loud = level[4:] > top - 35.0
@@ -158,9 +167,12 @@ def stem_features(x: np.ndarray, spectra: BlockSpectra) -> StemFeatures:
     flatness = _flatness(mono, spectra, active, (low / 1.4, high * 1.4))
     if x.shape[1] >= 2:
         # side/mid energy from the channel energies and their cross term (no full-length temporaries)
-        ll = float(np.dot(x[:, 0], x[:, 0]))
-        rr = float(np.dot(x[:, 1], x[:, 1]))
-        lr = float(np.dot(x[:, 0], x[:, 1]))
+        if listening is None:
+            ll = float(np.dot(x[:, 0], x[:, 0]))
+            rr = float(np.dot(x[:, 1], x[:, 1]))
+            lr = float(np.dot(x[:, 0], x[:, 1]))
+        else:
+            ll, rr, lr = (float(v) for v in listening.dots)
         width = (ll + rr - 2.0 * lr) / max(ll + rr + 2.0 * lr, 1e-30)
     else:
         width = 0.0
