@@ -124,3 +124,22 @@ def test_fused_k_energy_matches_filtering_then_summing(channels: int) -> None:
         assert stats[0, c] == np.abs(x[:, c]).max()
         assert stats[1, c] == pytest.approx(float(np.dot(x[:, c].astype(np.float64), x[:, c])), rel=1e-12)
         assert stats[2, c] == pytest.approx(float(x[:, c].sum(dtype=np.float64)), rel=1e-9, abs=1e-9)
+
+
+def test_each_section_and_channel_is_flushed_on_its_own(rng: np.random.Generator) -> None:
+    # The K filter's shelf forgets a sound within a few hundred samples, its 38 Hz high-pass only
+    # after ~0.25 s; a flush that waited for both (or for both channels) left the shelf computing
+    # on subnormal floats meanwhile (3x slower metering of music with gaps). One channel sounds
+    # throughout, the other stops: its shelf state must be exactly zero while its high-pass rings.
+    from tunesmith.audio.iir import k_energy_segments
+    from tunesmith.audio.meter import k_weighting_sos
+
+    rate = 44_100
+    sos = k_weighting_sos(rate)
+    x = (0.3 * rng.standard_normal((rate, 2))).astype(np.float32)
+    x[rate // 2 : rate // 2 + 3000, 1] = 0.0
+    zi = np.zeros((2, 2, 2))
+    k_energy_segments(sos, x[: rate // 2 + 3000], zi, np.array([], np.int64))
+    assert np.all(zi[0, 1] == 0.0), "the silent channel's shelf state was not flushed"
+    assert np.any(zi[1, 1] != 0.0), "its high-pass should still be ringing (the case the old flush missed)"
+    assert np.any(zi[0, 0] != 0.0), "the sounding channel's state must be untouched"

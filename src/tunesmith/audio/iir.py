@@ -46,10 +46,11 @@ def _cascade_fused(sos, x):  # pragma: no cover - compiled
                 v = yv
             x[i, 0] = u
             x[i, 1] = v
-        for s in range(ns):
-            if abs(z[s, 0]) + abs(z[s, 1]) + abs(z[s, 2]) + abs(z[s, 3]) < _TINY:
+        for s in range(ns):  # each section and channel on its own: one may be silent while the other rings
+            if abs(z[s, 0]) + abs(z[s, 1]) < _TINY:
                 z[s, 0] = 0.0
                 z[s, 1] = 0.0
+            if abs(z[s, 2]) + abs(z[s, 3]) < _TINY:
                 z[s, 2] = 0.0
                 z[s, 3] = 0.0
 
@@ -80,8 +81,10 @@ def _cascade(sos, x, zi):  # pragma: no cover - compiled
                     q2 = b2 * v - a2 * yv
                     x[i, c] = yu
                     x[i, c + 1] = yv
-                if abs(p1) + abs(p2) + abs(q1) + abs(q2) < _TINY:
-                    p1, p2, q1, q2 = 0.0, 0.0, 0.0, 0.0
+                if abs(p1) + abs(p2) < _TINY:  # per channel: one may be silent while the other rings
+                    p1, p2 = 0.0, 0.0
+                if abs(q1) + abs(q2) < _TINY:
+                    q1, q2 = 0.0, 0.0
             zi[s, c, 0], zi[s, c, 1] = p1, p2
             zi[s, c + 1, 0], zi[s, c + 1, 1] = q1, q2
         if channels % 2:
@@ -157,10 +160,16 @@ def _k_energy(sos, x, zi, cuts, energies, stats):  # pragma: no cover - compiled
                 fv = np.float64(np.float32(wv))
                 acc_u += fu * fu
                 acc_v += fv * fv
-            if abs(p1) + abs(p2) + abs(r1) + abs(r2) < _TINY:
-                p1, p2, r1, r2 = 0.0, 0.0, 0.0, 0.0
-            if abs(q1) + abs(q2) + abs(t1) + abs(t2) < _TINY:
-                q1, q2, t1, t2 = 0.0, 0.0, 0.0, 0.0
+            # Per section: the shelf's state decays into subnormals long before the high-pass's
+            # (pole near 1) does, and would compute on them for ~0.25 s after every silence.
+            if abs(p1) + abs(p2) < _TINY:
+                p1, p2 = 0.0, 0.0
+            if abs(r1) + abs(r2) < _TINY:
+                r1, r2 = 0.0, 0.0
+            if abs(q1) + abs(q2) < _TINY:
+                q1, q2 = 0.0, 0.0
+            if abs(t1) + abs(t2) < _TINY:
+                t1, t2 = 0.0, 0.0
         energies[seg, c] += acc_u
         zi[0, c, 0], zi[0, c, 1], zi[1, c, 0], zi[1, c, 1] = p1, p2, r1, r2
         stats[0, c], stats[1, c], stats[2, c] = peak_u, sq_u, sum_u
