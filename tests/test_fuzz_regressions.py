@@ -132,6 +132,15 @@ def test_abc_empty_chord_symbol(tmp_path: Path) -> None:
     assert any(c.chord is None for c in score.chords) or score.chords
 
 
+def test_abc_that_music21s_tokenizer_reads_past_the_end_of(tmp_path: Path) -> None:
+    """``=T`` at the end of a file: music21's tokenizer indexed past the end (IndexError), which
+    escaped once the file went through the tokenizer before music21's own read (short fuzz run in CI)."""
+    from tunesmith.score.notation import read_score
+
+    with pytest.raises(InputFileError, match="not a readable ABC file"):
+        read_score(copy(tmp_path, "abc", "regress_tokenizer_past_the_end.abc"))
+
+
 def test_abc_tempo_with_a_zero_length_beat(tmp_path: Path) -> None:
     """``Q:0/4=120``: music21's getQuarterBPM divided by zero inside from_music21 (campaign find)."""
     from tunesmith.score.notation import read_score

@@ -95,10 +95,7 @@ def read_score(path: str | os.PathLike[str]) -> Score:
                         str(p), format="abc" if suffix == ".abc" else "musicxml", forceSource=True
                     )
             except Exception as exc:  # music21 raises many unrelated types for malformed files
-                message = " ".join(str(exc).split())[:100]
-                raise InputFileError(
-                    f"not a readable {suffix[1:].upper()} file ({exc.__class__.__name__}: {message})", p
-                ) from None
+                raise _unreadable(exc, suffix, p) from None
             if isinstance(parsed, music21.stream.Opus):  # an ABC book: the first tune
                 scores = list(parsed.scores)
                 if not scores:
@@ -206,6 +203,12 @@ def _check_metres(path: Path) -> None:
             )
 
 
+def _unreadable(exc: Exception, suffix: str, path: Path) -> InputFileError:
+    """The one-line error for a file music21 failed on (it raises many unrelated types)."""
+    message = " ".join(str(exc).split())[:100]
+    return InputFileError(f"not a readable {suffix[1:].upper()} file ({exc.__class__.__name__}: {message})", path)
+
+
 def _read_bytes(path: Path) -> bytes:
     try:
         return path.read_bytes()
@@ -251,14 +254,20 @@ def _check_abc(path: Path) -> str | None:
 
     text, rewritten = _additive_metres(_read_bytes(path).decode("utf-8", errors="replace"))
     handler = abcFormat.ABCHandler()
-    handler.tokenize(text)
+    try:
+        handler.tokenize(text)
+    except Exception as exc:  # music21's tokenizer indexes past the end of some malformed files
+        raise _unreadable(exc, ".abc", path) from None
     unit_q = 0.5  # quarters per unit note length: music21's default (L:1/8) unless L: says otherwise
     bar_q = 0.0
     for token in handler.tokens:
         if isinstance(token, abcFormat.ABCBar):
             bar_q = 0.0
         elif isinstance(token, abcFormat.ABCMetadata):
-            token.preParse()
+            try:
+                token.preParse()
+            except Exception as exc:
+                raise _unreadable(exc, ".abc", path) from None
             if token.isReferenceNumber():  # a new tune
                 unit_q, bar_q = 0.5, 0.0
             metre = unit = None
@@ -299,7 +308,7 @@ def _abc_units(token: object) -> float:
         notes = [t for t in handler.tokens if isinstance(t, abcFormat.ABCNote)]
         first = float(notes[0].getQuarterLength(notes[0].src, forceDefaultQuarterLength=1.0)) if notes else 1.0
         return first * float(token.getQuarterLength(outer, forceDefaultQuarterLength=1.0))
-    except (ValueError, ZeroDivisionError, ArithmeticError):
+    except Exception:  # music21 cannot read the length either: its own read reports the file
         return 0.0
 
 
