@@ -159,6 +159,12 @@ def main() -> int:
     ap.add_argument("--work", type=Path, default=Path("/tmp/tunesmith-batch-scale"))
     ap.add_argument("--keep", action="store_true", help="Keep the outputs (several GB).")
     ap.add_argument("--skip-ray", action="store_true")
+    ap.add_argument(
+        "--rounds",
+        type=int,
+        default=2,
+        help="rounds of the 1-worker / 2-worker runs, in mirrored order so a drifting machine speed cancels",
+    )
     args = ap.parse_args()
     console = Console()
 
@@ -182,20 +188,32 @@ def main() -> int:
     # core share then keeps at 1): the speed-up of 2 workers over it is pure process scaling, with
     # no help or cost from an item's own threads.
     outs["w1_1t"] = args.work / "out-w1_1t"
-    plan: tuple[tuple[str, list[str], dict[str, str] | None], ...] = (
+    local: list[tuple[str, list[str], dict[str, str] | None]] = [
         ("w1", ["--workers", "1"], None),
-        ("w1_1t", ["--workers", "1"], {"TUNESMITH_THREADS": "1"}),
         ("w2", ["--workers", "2"], None),
-        ("ray", ["--ray", "--workers", "2"], None),
-    )
+        ("w1_1t", ["--workers", "1"], {"TUNESMITH_THREADS": "1"}),
+    ]
+    # This VM's speed drifts by up to a quarter within the hour, so the local runs go in rounds
+    # of mirrored order (w1 w2 w1_1t, then w1_1t w2 w1, ...): a steady drift then weighs on each
+    # configuration alike, and each round gives its own w1/w2 ratio beside the median.
+    rounds: dict[str, list[dict[str, Any]]] = {name: [] for name, _, _ in local}
+    order = [local if r % 2 == 0 else local[::-1] for r in range(max(1, args.rounds))]
+    plan = [*(step for one in order for step in one)]
+    if not args.skip_ray:
+        plan.append(("ray", ["--ray", "--workers", "2"], None))
     for name, extra, env in plan:
-        if name == "ray" and args.skip_ray:
-            continue
         shutil.rmtree(outs[name], ignore_errors=True)
         console.print(f"run {name} … (load {load_average()})")
-        runs[name] = run_cli([str(songs_dir), "-o", str(outs[name]), *extra], env)
-        runs[name] |= per_item(manifest(outs[name]))
-        console.print(f"  {runs[name]['seconds']:.1f} s, items' CPU {runs[name]['item_cpu_s_sum']:.0f} s")
+        doc = run_cli([str(songs_dir), "-o", str(outs[name]), *extra], env)
+        doc |= per_item(manifest(outs[name]))
+        console.print(f"  {doc['seconds']:.1f} s, items' CPU {doc['item_cpu_s_sum']:.0f} s")
+        rounds.setdefault(name, []).append(doc)
+    for name, docs in rounds.items():
+        runs[name] = dict(docs[-1])
+        runs[name]["seconds_rounds"] = [d["seconds"] for d in docs]
+        runs[name]["item_cpu_s_sum_rounds"] = [d["item_cpu_s_sum"] for d in docs]
+        runs[name]["seconds"] = round(statistics.median(runs[name]["seconds_rounds"]), 2)
+        runs[name]["items_per_min"] = round(60 * len(songs) / runs[name]["seconds"], 2)
 
     content_w2, whole_w2 = hashes(outs["w2"])
     content_w1, whole_w1 = hashes(outs["w1"])
@@ -250,6 +268,8 @@ def main() -> int:
 
     w1, w2 = runs["w1"], runs["w2"]
     speedup = w1["seconds"] / w2["seconds"]
+    # Round r's w2 ran between its w1 and w1_1t, so each round's ratio is a close-in-time pair.
+    speedup_rounds = [a / b for a, b in zip(w1["seconds_rounds"], w2["seconds_rounds"], strict=True)]
     speedup_1t = runs["w1_1t"]["seconds"] / w2["seconds"]
     cpu_ratio = w2["item_cpu_s_sum"] / w1["item_cpu_s_sum"]
     result: dict[str, Any] = {
@@ -258,6 +278,8 @@ def main() -> int:
         "input_mib": round(input_mb, 1),
         "runs": runs,
         "speedup_1_to_2_workers": round(speedup, 3),
+        "speedup_1_to_2_workers_rounds": [round(x, 3) for x in speedup_rounds],
+        "rounds": max(1, args.rounds),
         "speedup_1_to_2_workers_one_thread_items": round(speedup_1t, 3),
         "speedup_target": SPEEDUP_TARGET,
         "speedup_met": speedup >= SPEEDUP_TARGET,
@@ -302,7 +324,8 @@ def main() -> int:
     console.print(
         f"speed-up 1→2 workers {speedup:.2f}x (target ≥ {SPEEDUP_TARGET}: "
         f"{'met' if speedup >= SPEEDUP_TARGET else 'MISSED'});"
-        f" CPU per item with 2 workers / with 1: {cpu_ratio:.2f}"
+        f" CPU per item with 2 workers / with 1: {cpu_ratio:.2f};"
+        f" per round: {', '.join(f'{x:.2f}x' for x in speedup_rounds)}"
     )
     console.print(f"speed-up over one worker whose items use one thread (w1_1t): {speedup_1t:.2f}x")
     if "ray" in runs:

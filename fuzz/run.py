@@ -6,6 +6,7 @@ Usage::
     .venv/bin/python fuzz/run.py midi --seconds 60              # short run (what CI does, shorter)
     .venv/bin/python fuzz/run.py midi --seconds 3600 --campaign # restart after a crash, keep counting
     .venv/bin/python fuzz/run.py midi --seconds 450 --campaign --workers 8  # 1 CPU-hour on 8 cores
+    nice -n 19 .venv/bin/python fuzz/run.py midi --cpu-seconds 3600 --campaign  # 1 CPU-hour, on idle cycles
     .venv/bin/python fuzz/run.py midi --replay crash-1234       # run inputs once, report each
 
 The engine is atheris (libFuzzer, coverage-guided: ``tunesmith`` and the
@@ -31,6 +32,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -181,6 +183,11 @@ def run_once(
     }
 
 
+# With a CPU budget, no child run is shorter than this (s): each start re-imports the parser and
+# re-reads the corpus, so the last stretch is not cut into ever smaller runs.
+MIN_CHUNK_S = 60.0
+
+
 def _worker_loop(
     name: str,
     deadline: float,
@@ -190,13 +197,26 @@ def _worker_loop(
     scratch: Path,
     log: Path,
     with_ffmpeg: bool,
+    cpu_left: Callable[[], float] | None = None,
 ) -> dict[str, float]:
-    """One worker's runs until ``deadline`` (monotonic s): executions, wall and CPU s, runs, status."""
+    """One worker's runs until ``deadline`` (monotonic s): executions, wall and CPU s, runs, status.
+
+    With ``cpu_left`` (CPU seconds the pool may still use, shared by the workers), runs go on until
+    it reaches zero, however much wall time that takes on a busy machine; each run is given at most
+    the CPU still left as wall time (a child uses one core at most), so the budget overshoots by
+    less than ``MIN_CHUNK_S`` per worker.
+    """
     total = {"executions": 0, "wall_s": 0.0, "cpu_s": 0.0, "runs": 0, "status": 0}
+    chunk_floor = min(MIN_CHUNK_S, cpu_left()) if cpu_left is not None else 0.0
     while True:
         left = deadline - time.monotonic()
         if left < 1 and total["runs"]:
             break
+        if cpu_left is not None:
+            budget = cpu_left()
+            if budget <= 0 and total["runs"]:
+                break
+            left = min(left, max(budget, chunk_floor))
         one = run_once(name, max(left, 1), engine, artifacts, scratch, log, with_ffmpeg)
         total["runs"] += 1
         for key in ("executions", "wall_s", "cpu_s"):
@@ -205,7 +225,7 @@ def _worker_loop(
             total["status"] = 1
             if not campaign:
                 break
-        elif not campaign:
+        elif not campaign and cpu_left is None:  # a CPU budget goes on until spent
             break
     return total
 
@@ -218,8 +238,13 @@ def fuzz(
     artifacts: Path | None,
     with_ffmpeg: bool = False,
     workers: int = 1,
+    cpu_seconds: float | None = None,
 ) -> dict[str, object]:
     """Fuzz ``name`` for ``seconds``; with ``campaign``, restart after each crash until the time is used.
+
+    With ``cpu_seconds``, the run ends when the fuzzers have used that much CPU time (or at
+    ``seconds`` of wall time, whichever comes first): a campaign run at low priority on a machine
+    doing other work still gets its full hour of fuzzing, just spread over more wall time.
 
     With ``workers`` > 1, that many fuzzer processes run side by side on one shared scratch corpus
     (libFuzzer re-reads the corpus folder as it runs, so each picks up what the others found, as
@@ -236,11 +261,19 @@ def fuzz(
     logs = [log] if workers == 1 else [work / f"fuzz-{i}.log" for i in range(workers)]
     deadline = time.monotonic() + seconds
     r0 = os.times()
+
+    def cpu_left() -> float:
+        # Reaped children only: a worker's run counts once it has ended.
+        now = os.times()
+        used = (now.children_user - r0.children_user) + (now.children_system - r0.children_system)
+        return (cpu_seconds or 0.0) - used
+
+    budget = cpu_left if cpu_seconds is not None else None
     # Threads only wait on the child processes; the fuzzing happens in the children.
     with ThreadPoolExecutor(max_workers=workers) as pool:
         parts = list(
             pool.map(
-                lambda lg: _worker_loop(name, deadline, engine, campaign, artifacts, scratch, lg, with_ffmpeg),
+                lambda lg: _worker_loop(name, deadline, engine, campaign, artifacts, scratch, lg, with_ffmpeg, budget),
                 logs,
             )
         )
@@ -260,6 +293,7 @@ def fuzz(
         "target": name,
         "engine": engine,
         "seconds": seconds,
+        "cpu_seconds_budget": cpu_seconds,
         "executions": total["executions"],
         "workers": workers,
         "executions_per_s": round(total["executions"] / max(total["wall_s"], 1e-9), 1),
@@ -314,6 +348,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--artifacts", type=Path, help="folder for crash files (default: a temporary one)")
     parser.add_argument("--replay", nargs="+", type=Path, metavar="FILE", help="run these inputs once")
     parser.add_argument("--json", action="store_true", help="print only the JSON summary")
+    parser.add_argument(
+        "--cpu-seconds",
+        type=float,
+        default=None,
+        help="stop once the fuzzers have used this much CPU time; --seconds is then a wall-time cap (default 1 day)",
+    )
     parser.add_argument("--workers", type=int, default=1, help="fuzzer processes sharing one corpus (default 1)")
     parser.add_argument("--with-ffmpeg", action="store_true", help="let the audio reader fall back to ffmpeg")
     parser.add_argument("--child-hypothesis", dest="child_hypothesis", action="store_true", help=argparse.SUPPRESS)
@@ -332,7 +372,14 @@ def main(argv: list[str] | None = None) -> int:
     engine = args.engine or ("atheris" if _have_atheris() else "hypothesis")
     if args.workers < 1:
         parser.error("--workers must be at least 1")
-    summary = fuzz(args.target, args.seconds, engine, args.campaign, args.artifacts, args.with_ffmpeg, args.workers)
+    if args.cpu_seconds is not None and args.cpu_seconds <= 0:
+        parser.error("--cpu-seconds must be positive")
+    seconds = args.seconds
+    if args.cpu_seconds is not None and not any(a.split("=")[0] == "--seconds" for a in argv):
+        seconds = 86_400.0
+    summary = fuzz(
+        args.target, seconds, engine, args.campaign, args.artifacts, args.with_ffmpeg, args.workers, args.cpu_seconds
+    )
     if not args.json:
         print(
             f"{summary['target']}: {summary['executions']} executions in {summary['wall_s']} s "

@@ -74,6 +74,25 @@ def test_short_fuzz_run_finds_no_crash(name: str) -> None:
     assert summary["executions"] > 0
 
 
+@pytest.mark.skipif(FUZZ_SECONDS <= 0, reason="TUNESMITH_FUZZ_SECONDS=0")
+def test_cpu_budget_ends_the_campaign_once_spent() -> None:
+    """``--cpu-seconds`` runs until the fuzzers have used the budget, and not much longer."""
+    budget = 4.0
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "fuzz" / "run.py"), "history_csv", "--cpu-seconds", str(budget), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    summary = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert summary["status"] == "ok"
+    assert summary["cpu_seconds_budget"] == budget
+    # At least the budget; at most one more run's worth (a run is given the CPU still left, here
+    # the whole budget, as wall time) plus the child's start-up (imports before fuzzing starts).
+    assert budget <= summary["cpu_s"] <= 2 * budget + 6.0, summary
+
+
 # ------------------------------------------------------------------------- structure-aware fuzzing
 _text = st.text(max_size=8)
 _hostile_scalar = st.one_of(

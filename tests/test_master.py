@@ -79,6 +79,32 @@ def test_same_input_gives_identical_bytes(tmp_path, song_wav) -> None:
     assert a.read_bytes() == b.read_bytes()
 
 
+def test_one_core_runs_the_stages_in_turn_with_the_same_output(tmp_path, song_wav, monkeypatch) -> None:
+    """On one core the overlapped stages run inline in the caller's thread, and nothing changes."""
+    import threading
+
+    from tunesmith.cores import THREADS_ENV, InlineExecutor, stage_pool
+
+    a, b = tmp_path / "a.wav", tmp_path / "b.wav"
+    monkeypatch.setenv(THREADS_ENV, "2")
+    master(song_wav, a, MasterSettings(encoding="wav16"))
+    monkeypatch.setenv(THREADS_ENV, "1")
+    assert isinstance(stage_pool(), InlineExecutor)
+    before = threading.active_count()
+    master(song_wav, b, MasterSettings(encoding="wav16"))
+    assert threading.active_count() == before
+    assert a.read_bytes() == b.read_bytes()
+
+
+def test_inline_executor_keeps_an_error_for_result() -> None:
+    from tunesmith.cores import InlineExecutor
+
+    future = InlineExecutor().submit(int, "not a number")
+    with pytest.raises(ValueError):
+        future.result()
+    assert InlineExecutor().submit(pow, 2, 10).result() == 1024
+
+
 def test_reference_matching_moves_the_balance_towards_the_reference(tmp_path, rng, song_wav) -> None:
     # A reference with much more top end and less bass than the input.
     ref = pink_noise(10, 48_000, rng)

@@ -10,6 +10,11 @@ the answer is the cores this process may run on.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 #: Environment variable a parent (the batch engine) sets to the number of cores a worker owns.
 THREADS_ENV = "TUNESMITH_THREADS"
@@ -24,3 +29,29 @@ def usable_cores() -> int:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # pragma: no cover - not Linux
         return max(1, os.cpu_count() or 1)
+
+
+class InlineExecutor(Executor):
+    """An executor that runs each call at once, in the caller's thread.
+
+    Stands in for a one-thread pool where overlapping two stages cannot pay: on one core the
+    second thread only adds hand-overs and cache misses for the same amount of work.
+    """
+
+    def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
+        """Run ``fn(*args, **kwargs)`` now; its result or exception is in the returned future."""
+        future: Future[T] = Future()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except Exception as exc:  # kept for ``result()``, as a thread pool would
+            future.set_exception(exc)
+        return future
+
+
+def stage_pool() -> Executor:
+    """A one-thread pool for overlapping two pipeline stages, or an inline executor on one core.
+
+    The result is the same either way (the stages still see their blocks in order); only the
+    overlap, and its cost, goes away when this process owns a single core.
+    """
+    return ThreadPoolExecutor(1) if usable_cores() > 1 else InlineExecutor()

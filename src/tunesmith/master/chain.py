@@ -27,7 +27,7 @@ import os
 import queue
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor
 from dataclasses import asdict, dataclass, field
 from typing import Any, TypeVar
 
@@ -39,6 +39,7 @@ from tunesmith.audio.features import SpectrumAccumulator
 from tunesmith.audio.io import AudioReader, AudioWriter, encoding_for
 from tunesmith.audio.meter import Loudness, LoudnessMeter
 from tunesmith.audio.types import MAX_SAMPLE_RATE_HZ, MIN_SAMPLE_RATE_HZ
+from tunesmith.cores import stage_pool
 from tunesmith.errors import InputFileError, UsageError
 from tunesmith.master.dynamics import GlueCompressor, GlueSettings
 from tunesmith.master.limiter import RELEASES_S, LimiterCurve, LoudnessSolver, true_peak_envelope
@@ -182,7 +183,7 @@ def _analyse_blocks(blocks: Any, sample_rate: int, channels: int, true_peak: boo
 
     # The spectra of a block are taken in a second thread while the meter reads it (both
     # release the GIL in their compiled parts); blocks still reach each in order.
-    pool = ThreadPoolExecutor(1)
+    pool = stage_pool()
     try:
         pending = None
         for block in blocks:
@@ -346,7 +347,7 @@ def master(
             finally:
                 stretches.put(None)  # also after a failed read: the analysis stops, the error is raised below
 
-        with ThreadPoolExecutor(1) as read_pool:
+        with stage_pool() as read_pool:
             reading = read_pool.submit(read_all)
             step("analysing", 0.1)
             try:
@@ -413,7 +414,7 @@ def master(
     # while block k + 1 is equalised (its detector is serial, the FIR's FFTs are not); blocks still
     # reach each stage in order, so the result is the same as one after the other.
     glue = GlueCompressor(GlueSettings.from_intensity(settings.intensity, style), rate)
-    with ThreadPoolExecutor(1) as glue_pool:
+    with stage_pool() as glue_pool:
         pending = None
         for s0 in range(0, len(x), BLOCK):
             block = x[s0 : s0 + BLOCK]
@@ -433,7 +434,7 @@ def master(
     # 6-7. Loudness and true-peak limiting, written and measured in one pass; redone
     # (rarely) until the loudness is within tolerance and the true peak under the ceiling.
     step("limiting", 0.5)
-    with ThreadPoolExecutor(1) as energy_pool:  # the solver's K-weighted energy while the envelope is made
+    with stage_pool() as energy_pool:  # the solver's K-weighted energy while the envelope is made
         energy = energy_pool.submit(LoudnessSolver.group_energy, x, rate)
         envelope = true_peak_envelope(x, rate)
         solver = LoudnessSolver(x, envelope, rate, energy.result())
@@ -571,8 +572,8 @@ def _render(
     meter = LoudnessMeter(curve.sample_rate, x.shape[1])
     # The writer runs in its own thread (libsndfile releases the GIL), one block
     # behind the meter, so encoding overlaps with measuring the next block.
-    pool = ThreadPoolExecutor(1)
-    ahead = ThreadPoolExecutor(1)
+    pool = stage_pool()
+    ahead = stage_pool()
     try:
         with AudioWriter(path, curve.sample_rate, x.shape[1], encoding, seed) as writer:
             pending = None
@@ -595,7 +596,7 @@ def _render(
         meter.close()
 
 
-def _one_ahead(items: Iterator[T], pool: ThreadPoolExecutor) -> Iterator[T]:
+def _one_ahead(items: Iterator[T], pool: Executor) -> Iterator[T]:
     """Yield ``items`` in order while ``pool`` computes the next one (the limiter's gain curve is a
     serial recursion; working one block ahead overlaps it with metering and writing)."""
     done = object()
