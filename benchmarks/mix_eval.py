@@ -19,7 +19,7 @@ rides and pan as in the settings; the shared reverb and bus processing are left 
   loudness in the mix (target <= 0.5 LU);
 * speed: 16 stems of 3 minutes (target >= 50x real time).
 
-Usage: python benchmarks/mix_eval.py [--songs N] [--quick | --speed-only]
+Usage: python benchmarks/mix_eval.py [--songs N] [--quick | --speed-only | --no-speed]
 """
 
 from __future__ import annotations
@@ -196,6 +196,7 @@ def main() -> int:
     ap.add_argument("--trials", type=int, default=10)
     ap.add_argument("--quick", action="store_true", help="2 songs, 3 invariance trials, no speed run")
     ap.add_argument("--speed-only", action="store_true", help="only the speed run (renders 4 songs for 16 stems)")
+    ap.add_argument("--no-speed", action="store_true", help="every quality figure, but no speed run")
     ap.add_argument("--repeats", type=int, default=2, help="timed runs of the speed part (best is reported)")
     args = ap.parse_args()
     if not (SHARED_DATA / "pop909").exists():
@@ -275,7 +276,7 @@ def main() -> int:
             print(f"invariance song {sid}: per-stem loudness std over {trials} trials, max {std.max():.3f} LU")
         # Speed: 16 stems of 3 minutes.
         speed = None
-        if not args.quick:
+        if not (args.quick or args.no_speed):
             speed = speed_run([f for sid in songs for f in rendered[sid]][:16], work, args.repeats)
 
     def mean(method: str, key: str) -> float:

@@ -67,6 +67,9 @@ COMPRESSION: dict[str, tuple[float, float, float, float]] = {
     "drums": (4.0, 2.0, 15.0, 150.0),
     "bass": (6.0, 4.0, 10.0, 150.0),
     "guitar": (4.0, 2.5, 10.0, 150.0),
+    # A piano's soft passages otherwise drop under the band (it spans the lead's and the bass's
+    # ranges, where both get room cut for them): gentle levelling keeps them audible.
+    "keys": (6.0, 2.5, 10.0, 150.0),
     "synth_lead": (5.0, 2.5, 8.0, 100.0),
     "brass": (4.0, 2.5, 10.0, 120.0),
 }
