@@ -164,6 +164,11 @@ def run_once(
     t0 = time.perf_counter()
     r0 = os.times()
     env = os.environ | {"OPENBLAS_NUM_THREADS": "1", "NUMBA_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
+    # libFuzzer ends the child without running Python's clean-up, so the target's own temporary
+    # folders (input files, scratch databases) go inside this run's folder, which the parent removes.
+    child_tmp = scratch.parent / "tmp"
+    child_tmp.mkdir(exist_ok=True)
+    env["TMPDIR"] = str(child_tmp)
     # music21 gives up on a score after this long (a one-line error), well inside the hang timeout.
     env.setdefault("TUNESMITH_SCORE_READ_SECONDS", str(INPUT_TIMEOUT_S // 2))
     if not with_ffmpeg:

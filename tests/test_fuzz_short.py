@@ -75,8 +75,9 @@ def test_short_fuzz_run_finds_no_crash(name: str) -> None:
 
 
 @pytest.mark.skipif(FUZZ_SECONDS <= 0, reason="TUNESMITH_FUZZ_SECONDS=0")
-def test_cpu_budget_ends_the_campaign_once_spent() -> None:
-    """``--cpu-seconds`` runs until the fuzzers have used the budget, and not much longer."""
+def test_cpu_budget_ends_the_campaign_once_spent(tmp_path: Path) -> None:
+    """``--cpu-seconds`` runs until the fuzzers have used the budget, and not much longer; and a
+    clean run leaves no temporary folder behind (libFuzzer skips the child's own clean-up)."""
     budget = 4.0
     proc = subprocess.run(
         [sys.executable, str(ROOT / "fuzz" / "run.py"), "history_csv", "--cpu-seconds", str(budget), "--json"],
@@ -84,7 +85,9 @@ def test_cpu_budget_ends_the_campaign_once_spent() -> None:
         text=True,
         timeout=180,
         check=False,
+        env=os.environ | {"TMPDIR": str(tmp_path)},
     )
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
     summary = json.loads(proc.stdout.strip().splitlines()[-1])
     assert summary["status"] == "ok"
     assert summary["cpu_seconds_budget"] == budget
