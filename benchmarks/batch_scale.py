@@ -196,9 +196,9 @@ def main() -> int:
     # This VM's speed drifts by up to a quarter within the hour, so the local runs go in rounds
     # of mirrored order (w1 w2 w1_1t, then w1_1t w2 w1, ...): a steady drift then weighs on each
     # configuration alike, and each round gives its own w1/w2 ratio beside the median.
-    rounds: dict[str, list[dict[str, Any]]] = {name: [] for name, _, _ in local}
+    rounds: dict[str, list[dict[str, Any]]] = {}
     order = [local if r % 2 == 0 else local[::-1] for r in range(max(1, args.rounds))]
-    plan = [*(step for one in order for step in one)]
+    plan = [step for one in order for step in one]
     if not args.skip_ray:
         plan.append(("ray", ["--ray", "--workers", "2"], None))
     for name, extra, env in plan:

@@ -347,7 +347,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("target", nargs="?", choices=sorted(TARGETS))
     parser.add_argument("--list", action="store_true", help="list the targets")
-    parser.add_argument("--seconds", type=float, default=float(os.environ.get("TUNESMITH_FUZZ_SECONDS", 60)))
+    parser.add_argument(
+        "--seconds",
+        type=float,
+        default=None,
+        help="wall time (default $TUNESMITH_FUZZ_SECONDS or 60; 1 day with --cpu-seconds)",
+    )
     parser.add_argument("--engine", choices=("atheris", "hypothesis"), default=None)
     parser.add_argument("--campaign", action="store_true", help="after a crash, start again until time is up")
     parser.add_argument("--artifacts", type=Path, help="folder for crash files (default: a temporary one)")
@@ -380,8 +385,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.cpu_seconds is not None and args.cpu_seconds <= 0:
         parser.error("--cpu-seconds must be positive")
     seconds = args.seconds
-    if args.cpu_seconds is not None and not any(a.split("=")[0] == "--seconds" for a in argv):
-        seconds = 86_400.0
+    if seconds is None:
+        seconds = 86_400.0 if args.cpu_seconds is not None else float(os.environ.get("TUNESMITH_FUZZ_SECONDS", 60))
     summary = fuzz(
         args.target, seconds, engine, args.campaign, args.artifacts, args.with_ffmpeg, args.workers, args.cpu_seconds
     )
