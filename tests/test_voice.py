@@ -94,8 +94,12 @@ def test_synthesiser_truth_matches_the_written_tune() -> None:
     assert audio.dtype == np.float32 and np.isfinite(audio).all()
     assert 10 ** (-12.5 / 20) <= np.abs(audio).max() <= 10 ** (-2.9 / 20)
     assert [n.midi for n in truth] == TUNE
-    for n, (on, _, midi) in zip(truth, written_tune(), strict=True):
-        assert abs(n.onset_s - on) < 0.07  # timing jitter, not a different tune
+    for i, (n, (on, _, midi)) in enumerate(zip(truth, written_tune(), strict=True)):
+        # Timing jitter, not a different tune; a note sung straight out of the previous one
+        # is heard (and marked) up to half its slide of at most 300 ms later.
+        legato = i > 0 and truth[i - 1].offset_s == n.onset_s
+        assert on - 0.07 < n.onset_s < on + (0.07 + 0.15 if legato else 0.07)
+        assert n.offset_s > n.onset_s
         assert abs(12 * math.log2(n.pitch_hz / 440) + 69 - midi) < 0.75  # tuning, drift, intonation
     again, _ = sing(written_tune(), seed=3, sample_rate=RATE, fit_range=False)
     assert np.array_equal(audio, again)  # seeded
@@ -323,7 +327,7 @@ def test_pyin_fallback_agrees(sung: tuple, tmp_path: Path) -> None:
 
 def test_segmentation_on_made_up_tracks() -> None:
     # Vibrato of ±60 cents is one note; a re-sung note under one breath (a level valley) is two;
-    # a 3-frame blip is not a note; a glide starts the next note where it begins.
+    # a 3-frame blip is not a note; a glide starts the next note where the pitch is half-way.
     frame = pitch_mod.FRAME_S
     t = np.arange(200) * frame
     midi = np.full(200, 60.0) + 0.6 * np.sin(2 * np.pi * 5.5 * t)
@@ -337,7 +341,7 @@ def test_segmentation_on_made_up_tracks() -> None:
     notes = segment(track)
     assert [round(n.pitch) for n in notes] == [60, 60, 64]
     assert notes[1].onset_s == pytest.approx(42 * frame, abs=2 * frame)
-    assert notes[2].onset_s == pytest.approx(93 * frame, abs=2 * frame)
+    assert notes[2].onset_s == pytest.approx(95.5 * frame, abs=1 * frame)  # 62 crossed between 95 and 96
     assert abs(notes[0].pitch - 60) < 0.15  # vibrato averaged out
     assert notes[2].offset_s == pytest.approx(180 * frame, abs=frame)
     assert valley_strength(level, SegmentParams())[42] == 1.0
@@ -372,7 +376,7 @@ def test_glides_weigh_little_and_held_short_notes_split() -> None:
     track = pitch_mod.PitchTrack(440.0 * 2 ** ((slide - 69) / 12), conf, level)
     notes = segment(track)
     assert [round(n.pitch) for n in notes] == [60, 65]
-    assert notes[1].onset_s == pytest.approx(50 * frame, abs=2 * frame)  # where the slide begins
+    assert notes[1].onset_s == pytest.approx(57 * frame, abs=1 * frame)  # where the slide passes 62.5
     assert len(segment(track, SegmentParams(glide_slope=0.0))) == 3
 
 

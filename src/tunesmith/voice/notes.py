@@ -16,11 +16,12 @@ The track is cut into rests and notes of one pitch each by an exact optimal part
 
 Afterwards the notes are cleaned up: a note that starts after a scoop or a consonant takes
 the voiced frames before it (the onset is where the voice starts, as annotators mark it);
-where one note glides into the next, the boundary moves back to where the glide begins; a
-note ends where its level has fallen ``release_db`` under its peak for good, and the note
-after such a trimmed release starts where its own voice does; the
-pitch of each note is the confidence-weighted median of its steady middle (vibrato-robust),
-reported with cents; notes shorter than ``min_note_s`` are dropped.
+where one note glides into the next, the boundary moves to where the pitch is half-way
+between them (where a listener hears the new note, and where annotators mark it); a note
+ends where its level has fallen ``release_db`` under its peak for good, and the note after
+such a trimmed release starts where its own voice does; the pitch of each note is the
+confidence-weighted median of its steady middle (vibrato-robust), reported with cents;
+notes shorter than ``min_note_s`` are dropped.
 
 The singer's tuning offset (how far the whole take sits from A440, in cents) is the
 circular mean of the notes' cents, weighted by duration; melody export rounds
@@ -69,10 +70,8 @@ class SegmentParams:
         Shorter notes are dropped, seconds.
     quiet_db : float
         Frames this far below the take's loud level count as unvoiced, dB.
-    glide_fraction : float
-        A boundary moves back to where the pitch has covered this much of the interval.
     glide_frames : int
-        How far (frames) a boundary may move back to the start of a glide.
+        How far (frames) a boundary between two notes may move to where the pitch is half-way.
     valley_frames : int
         A level valley is the lowest frame within this many frames on each side.
     valley_floor_db, valley_full_db : float
@@ -106,7 +105,6 @@ class SegmentParams:
     grid: float = 0.1
     min_note_s: float = 0.06
     quiet_db: float = 30.0
-    glide_fraction: float = 0.05
     glide_frames: int = 16
     valley_frames: int = 5
     valley_floor_db: float = 3.0
@@ -382,30 +380,33 @@ def _extend_onsets(
 def _glide_boundaries(
     notes: list[tuple[int, int]], m: np.ndarray, conf: np.ndarray, p: SegmentParams
 ) -> list[tuple[int, int]]:
-    """Where a note runs straight into the next, move the boundary back to where the glide begins."""
+    """Where a note runs straight into the next, put the boundary where the pitch is half-way.
+
+    A listener hears the new note once the pitch is nearer to it than to the old one (pitch is
+    perceived categorically), and that is where annotators mark the change; the optimal
+    partition leaves the boundary anywhere on the glide, whose frames weigh little. Among the
+    frames within ``glide_frames`` of it where the pitch crosses the mid-point of the two notes,
+    the nearest is taken; with no crossing (a consonant, a jump across a gap) it stays.
+    """
     out = list(notes)
     for i in range(1, len(out)):
         a0, b0 = out[i - 1]
         a1, b1 = out[i]
-        if a1 != b0 or b0 - a0 < 4:
+        if a1 != b0 or b0 - a0 < 2 or b1 - a1 < 2:
             continue
         prev = _note_pitch(m[a0:b0], conf[a0:b0])
         nxt = _note_pitch(m[a1:b1], conf[a1:b1])
-        if prev is None or nxt is None or abs(nxt - prev) < 0.75:
+        if prev is None or nxt is None or abs(nxt - prev) < 0.5:
             continue
-        step = nxt - prev
-        t = a1
-        limit = max(a0 + 2, a1 - p.glide_frames)
-        # Walk back while the pitch keeps falling back towards the old note (a glide is monotonic;
-        # vibrato on the old note turns round within half a cycle) and has not yet reached it.
-        while (
-            t - 1 >= limit
-            and conf[t - 1] >= 0.5
-            and (m[t - 1] - prev) / step >= p.glide_fraction
-            and (m[t - 1] - prev) / step <= (m[t] - prev) / step + 0.02
-        ):
-            t -= 1
-        if t < a1:
+        lo, hi = max(a0 + 1, a1 - p.glide_frames), min(b1 - 1, a1 + p.glide_frames)
+        if hi - lo < 2:
+            continue
+        # Frame t is a crossing when it is on the new note's side of the mid-point and t - 1 is not.
+        beyond = (m[lo:hi] - 0.5 * (prev + nxt)) * math.copysign(1.0, nxt - prev) > 0
+        ok = conf[lo:hi] >= 0.5
+        cross = np.flatnonzero(beyond[1:] & ~beyond[:-1] & ok[1:] & ok[:-1]) + lo + 1
+        if len(cross):
+            t = int(cross[np.argmin(np.abs(cross - a1))])
             out[i - 1] = (a0, t)
             out[i] = (t, b1)
     return out

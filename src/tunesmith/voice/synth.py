@@ -11,8 +11,9 @@ transcriber's life hard in the ways real singers do, not to sound beautiful:
 - **"mm" humming**: one nasal murmur resonance, an anti-resonance and a steep low-pass, with
   soft onsets and small level dips for repeated notes;
 - **pitch**: a singer-wide tuning offset, slow drift, per-note intonation error, scoops from
-  below, legato glides between notes (a third of them slow slides of up to 300 ms, but never
-  more than 40 % of the note: singers arrive on short notes), overshoot past the new note
+  below, legato glides between notes (quick ones take 40-120 ms whatever the note's length, so
+  the short notes of a fast run are arcs that only touch their pitch; a third are slow slides
+  of up to 300 ms, never more than 40 % of the note), overshoot past the new note
   after half the glides, vibrato
   (5–6.5 Hz, ±30–60 cents) that fades in on long notes, and a little jitter;
 - **timing**: onsets and offsets jittered around the written ones;
@@ -22,7 +23,10 @@ transcriber's life hard in the ways real singers do, not to sound beautiful:
 
 The ground truth of every note is what was *sung*: onset and offset as jittered, pitch as the
 note's centre (tuning offset, drift and intonation error included; scoops, glides and vibrato
-excluded) — the way a person annotates a recording.
+excluded) — the way a person annotates a recording. Where the voice glides from one note
+straight into the next (no consonant between) the change is marked half-way through the
+glide, where a listener hears the new pitch, and the previous note ends there; after a
+consonant the note begins where the voice resumes.
 """
 
 from __future__ import annotations
@@ -43,7 +47,7 @@ VOWELS: dict[str, tuple[tuple[float, float], ...]] = {
     "u": ((320, 60), (870, 80), (2240, 160), (3300, 250)),
 }
 #: Bumped whenever the same seed would sing differently (benchmark caches are keyed on it).
-SYNTH_VERSION = 2
+SYNTH_VERSION = 3
 CONTROL_HZ = 500  # pitch and level are designed at 2 ms steps and interpolated to the sample rate
 MALE_CENTRE, FEMALE_CENTRE = 52, 64  # MIDI note a singer's tunes are moved (by octaves) towards
 
@@ -254,15 +258,25 @@ def sing(
         centre = midi + tuning + intonation + float(drift[min(a, n_ctrl - 1)])
         curve = np.full(len(idx), centre)
         legato = prev_pitch is not None and on - prev_end < 0.06
+        heard = on  # where the note is heard to begin (the ground truth's onset)
         if legato:
             # Most changes of note are quick; a third are slow slides (portamento) of up to 300 ms.
-            # A singer still arrives on a short note: the slide takes at most 40 % of it.
-            glide = rng.uniform(0.04, 0.12) if rng.random() < 0.67 else rng.uniform(0.12, 0.3)
-            glide = min(glide, max(0.03, 0.4 * dur))
+            # A slow slide is the singer's choice, and a short note is reached all the same (the
+            # slide takes at most 40 % of it). A quick change takes the voice its own 40-120 ms
+            # whatever the note's length (Xu & Sun 2002), so in a fast run a short note is an arc
+            # whose pitch only touches its target before leaving for the next.
+            quick = rng.random() < 0.67
+            glide = rng.uniform(0.04, 0.12) if quick else rng.uniform(0.12, 0.3)
+            glide = min(glide, 0.85 * dur) if quick else min(glide, max(0.03, 0.4 * dur))
             # The pitch keeps moving while a consonant silences the voice: the slide starts
             # where the previous note stopped sounding, not where this one resumes.
             w = np.clip((local_t + (on - prev_end)) / glide, 0.0, 1.0)
             curve += (prev_pitch - centre) * (1 - (3 * w**2 - 2 * w**3))
+            if on <= prev_end and abs(centre - prev_pitch) >= 0.5:
+                # Sung straight on (no consonant stopping the voice) to a new pitch: a listener
+                # hears the new note once the pitch is nearer to it than to the old one (pitch
+                # is perceived categorically), and that is where annotators mark the change.
+                heard = min(on + 0.5 * glide, off - 0.03)
             if rng.random() < 0.5:
                 # Overshoot (Saitou et al. 2005): the pitch passes the target by 5-20 % of the
                 # interval (at most half a semitone) and settles back within ~50-120 ms.
@@ -316,7 +330,10 @@ def sing(
         level[a:b] *= 10 ** (rng.uniform(0.5, 2.0) * _smooth_noise(rng, b - a, 60) / 20)
         if consonant in ("fricative", "plosive"):
             noise_events.append((on - c_len, c_len, consonant, gain * 10 ** (rng.uniform(-22, -12) / 20)))
-        truth.append(SungNote(on, off, float(_cents_to_hz(centre)), int(midi)))
+        if truth and heard > on and truth[-1].offset_s >= on:
+            # Sung straight into this note: the previous one is heard until this one is.
+            truth[-1] = SungNote(truth[-1].onset_s, heard, truth[-1].pitch_hz, truth[-1].midi)
+        truth.append(SungNote(heard, off, float(_cents_to_hz(centre)), int(midi)))
         if i + 1 < len(plan) and plan[i + 1][0] - off > 0.4 and rng.random() < 0.7:
             length = min(0.35, plan[i + 1][0] - off - 0.15)
             noise_events.append((plan[i + 1][0] - 0.05 - length, length, "breath", gain * 10 ** (-30 / 20)))
