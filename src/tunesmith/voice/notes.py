@@ -18,8 +18,7 @@ Afterwards the notes are cleaned up: a note that starts after a scoop or a conso
 the voiced frames before it (the onset is where the voice starts, as annotators mark it);
 where one note glides into the next, the boundary moves to where the pitch is half-way
 between them (where a listener hears the new note, and where annotators mark it); a note
-ends where its level has fallen ``release_db`` under its peak for good, and the note after
-such a trimmed release starts where its own voice does; the pitch of each note is the
+ends where its level has fallen ``release_db`` under its peak for good; the pitch of each note is the
 confidence-weighted median of its steady middle (vibrato-robust), reported with cents;
 notes shorter than ``min_note_s`` are dropped.
 
@@ -201,6 +200,18 @@ def valley_strength(level_db: np.ndarray, params: SegmentParams) -> np.ndarray:
     return strength
 
 
+def _voiced_around(voiced: np.ndarray, k: int) -> np.ndarray:
+    """True at frames with a voiced frame within ``k`` before and within ``k`` after (or at the frame).
+
+    The bottom of a valley between two sung syllables is often the consonant itself, unvoiced:
+    what makes it a boundary between notes is the voice on either side.
+    """
+    n = len(voiced)
+    v = np.concatenate((np.zeros(k, dtype=bool), voiced, np.zeros(k, dtype=bool)))
+    win = np.lib.stride_tricks.sliding_window_view(v, 2 * k + 1)
+    return voiced | (win[:, :k].any(axis=1) & win[:, k + 1 :].any(axis=1))[:n]
+
+
 def steadiness(m: np.ndarray, voiced: np.ndarray, glide_slope: float) -> np.ndarray:
     """0–1 per frame: how steady the pitch is there (1) rather than on its way between notes (→ 0).
 
@@ -255,7 +266,7 @@ def segment(track: PitchTrack, params: SegmentParams | None = None) -> list[Sung
     c = np.clip(conf, 0.02, 0.98)
     unvoiced = np.log((1.0 - c) / c)  # < 0 where voiced: a note there is cheaper than a rest
     start_cost = p.note_cost * (1.0 - p.onset_bonus * onset_strength(track.level_db, p))
-    start_cost -= p.valley_reward * valley_strength(track.level_db, p) * voiced
+    start_cost -= p.valley_reward * valley_strength(track.level_db, p) * _voiced_around(voiced, p.valley_frames)
     weight = conf * steadiness(m, voiced, p.glide_slope) if p.glide_slope > 0 else conf
     spans = _partition(m, weight, unvoiced, start_cost, mu, p)
     notes = []
@@ -264,7 +275,6 @@ def segment(track: PitchTrack, params: SegmentParams | None = None) -> list[Sung
     notes = _extend_onsets(notes, voiced, m, conf)
     notes = _glide_boundaries(notes, m, conf, p)
     notes = _trim_releases(notes, track.level_db, p.release_db)
-    notes = _reclaim_onsets(notes, voiced, track.level_db, p.release_db)
     out: list[SungNote] = []
     fs = track.frame_s
     for a, b in notes:
@@ -419,26 +429,6 @@ def _trim_releases(notes: list[tuple[int, int]], level_db: np.ndarray, release_d
         level = level_db[a:b]
         loud = np.flatnonzero(level >= level.max() - release_db)
         out.append((a, a + int(loud[-1]) + 1))
-    return out
-
-
-def _reclaim_onsets(
-    notes: list[tuple[int, int]], voiced: np.ndarray, level_db: np.ndarray, release_db: float
-) -> list[tuple[int, int]]:
-    """After a release is trimmed, the next note starts where its own voice does.
-
-    The optimal partition may hand the frames after a consonant break to the note before
-    (one boundary instead of two); once that note's release is cut at the break, those
-    frames, voiced and within ``release_db`` of the next note's peak, are its start.
-    """
-    out = list(notes)
-    for i in range(1, len(out)):
-        a, b = out[i]
-        peak = float(level_db[a:b].max())
-        start = a
-        while start > out[i - 1][1] and voiced[start - 1] and level_db[start - 1] >= peak - release_db:
-            start -= 1
-        out[i] = (start, b)
     return out
 
 
