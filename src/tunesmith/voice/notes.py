@@ -167,11 +167,13 @@ def onset_strength(level_db: np.ndarray, params: SegmentParams) -> np.ndarray:
     return np.clip((rise - params.rise_floor_db) / (params.rise_db - params.rise_floor_db), 0.0, 1.0)
 
 
-def valley_strength(level_db: np.ndarray, params: SegmentParams) -> np.ndarray:
+def valley_strength(level_db: np.ndarray, params: SegmentParams, voiced: np.ndarray | None = None) -> np.ndarray:
     """0–1 at frames that are the bottom of a level valley (a dip between two louder stretches), else 0.
 
     The depth is the smaller of the two rises, to the loudest frame within ``valley_frames``
     on the left and on the right; vibrato's level wobble stays under ``valley_floor_db``.
+    ``voiced`` (per frame, optional) exempts valleys whose bottom is unvoiced from the
+    vibrato filter: a vibrato never stops the voice, a consonant does.
     """
     n = len(level_db)
     k = params.valley_frames
@@ -191,7 +193,7 @@ def valley_strength(level_db: np.ndarray, params: SegmentParams) -> np.ndarray:
         # (every 100-220 ms): a valley with another valley that close on either side is part
         # of such a train, not the single dip of a new syllable.
         lo, hi = params.tremolo_frames
-        at = np.flatnonzero(strength > 0)
+        at = np.flatnonzero((strength > 0) & (True if voiced is None else voiced))
         gaps = np.diff(at)
         near = np.zeros(len(at), dtype=bool)
         near[1:] |= (gaps >= lo) & (gaps <= hi)
@@ -266,7 +268,7 @@ def segment(track: PitchTrack, params: SegmentParams | None = None) -> list[Sung
     c = np.clip(conf, 0.02, 0.98)
     unvoiced = np.log((1.0 - c) / c)  # < 0 where voiced: a note there is cheaper than a rest
     start_cost = p.note_cost * (1.0 - p.onset_bonus * onset_strength(track.level_db, p))
-    start_cost -= p.valley_reward * valley_strength(track.level_db, p) * _voiced_around(voiced, p.valley_frames)
+    start_cost -= p.valley_reward * valley_strength(track.level_db, p, voiced) * _voiced_around(voiced, p.valley_frames)
     weight = conf * steadiness(m, voiced, p.glide_slope) if p.glide_slope > 0 else conf
     spans = _partition(m, weight, unvoiced, start_cost, mu, p)
     notes = []
