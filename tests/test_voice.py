@@ -304,11 +304,16 @@ def test_no_voice_is_a_clear_error(tmp_path: Path, what: str) -> None:
 
 
 def test_speech_is_transcribed_with_a_warning(sung: tuple, tmp_path: Path) -> None:
-    path = tmp_path / "speech.wav"
-    sf.write(path, speak(8.0, seed=4, sample_rate=RATE), RATE)
-    result = transcribe(path)
-    assert result.speech_like and result.notes
-    assert any("speech" in w for w in result.warnings)
+    # Ten talkers: a heuristic (short syllables, sliding pitch) may miss one or two, not more.
+    flagged = 0
+    for seed in range(4, 14):
+        path = tmp_path / f"speech{seed}.wav"
+        sf.write(path, speak(8.0, seed=seed, sample_rate=RATE), RATE)
+        result = transcribe(path)
+        assert result.notes  # best effort: transcribed all the same
+        assert result.speech_like == any("speech" in w for w in result.warnings)
+        flagged += result.speech_like
+    assert flagged >= 8
     assert not transcribe(sung[0]).speech_like
 
 
