@@ -330,6 +330,29 @@ def test_pyin_fallback_agrees(sung: tuple, tmp_path: Path) -> None:
         transcribe(path, tracker="crepe")
 
 
+def test_syllables_on_one_pitch_split_at_their_consonants() -> None:
+    # Eight syllables on one pitch, 192 ms apart, each consonant a 20 dB dip whose bottom is
+    # unvoiced: as regular as a vibrato's level wobble, but a vibrato never stops the voice.
+    frame = pitch_mod.FRAME_S
+    n, period = 8 * 12 + 20, 12
+    midi = np.full(n, 62.0)
+    level = np.full(n, -20.0)
+    conf = np.full(n, 0.95)
+    for k in range(1, 8):
+        at = 10 + k * period
+        level[at - 1 : at + 2] = [-32.0, -40.0, -32.0]
+        conf[at] = 0.45  # the room's reverb keeps the tracker half-sure through the consonant
+    track = pitch_mod.PitchTrack(440.0 * 2 ** ((midi - 69) / 12), conf, level)
+    notes = segment(track)
+    assert len(notes) == 8 and all(round(x.pitch) == 62 for x in notes)
+    onsets = [round(x.onset_s / frame) for x in notes[1:]]
+    assert all(abs(o - (10 + k * period)) <= 1 for k, o in enumerate(onsets, start=1))
+    # The same wobble with the voice on throughout (a vibrato's) leaves one note.
+    conf[:] = 0.95
+    level = np.where(level < -20.0, -25.0, level)  # and shallow, as a formant sweep makes it
+    assert len(segment(pitch_mod.PitchTrack(track.hz, conf, level))) == 1
+
+
 def test_segmentation_on_made_up_tracks() -> None:
     # Vibrato of ±60 cents is one note; a re-sung note under one breath (a level valley) is two;
     # a 3-frame blip is not a note; a glide starts the next note where the pitch is half-way.
