@@ -142,6 +142,24 @@ def _child_hypothesis(name: str, seconds: float, artifacts: Path) -> None:
 
 
 # ---------------------------------------------------------------------------- parent side
+#: How much of the end of the log the parent reads for the child's final statistics, bytes.
+LOG_TAIL_BYTES = 1 << 16
+
+
+def _log_tail(log: Path) -> str:
+    """The last :data:`LOG_TAIL_BYTES` of ``log``, where libFuzzer prints its final statistics.
+
+    Never the whole file: a decoder that reports every bad frame on stderr (libmpg123 does)
+    makes an hour's log gigabytes long, and a parent that had read it would hand its peak
+    memory on to the next child, whose libFuzzer counts it against ``-rss_limit_mb`` (Linux
+    keeps ``ru_maxrss`` across fork and exec) and reports out-of-memory on its first inputs.
+    """
+    with open(log, "rb") as fh:
+        fh.seek(0, os.SEEK_END)
+        fh.seek(max(0, fh.tell() - LOG_TAIL_BYTES))
+        return fh.read().decode(errors="replace")
+
+
 def run_once(
     name: str, seconds: float, engine: str, artifacts: Path, scratch: Path, log: Path, with_ffmpeg: bool = False
 ) -> dict[str, object]:
@@ -178,8 +196,7 @@ def run_once(
     with open(log, "ab") as fh:
         proc = subprocess.run(cmd, stdout=fh, stderr=subprocess.STDOUT, env=env, check=False)
     r1 = os.times()
-    text = log.read_text(errors="replace")
-    found = re.findall(r"stat::number_of_executed_units: (\d+)", text)
+    found = re.findall(r"stat::number_of_executed_units: (\d+)", _log_tail(log))
     return {
         "returncode": proc.returncode,
         "executions": int(found[-1]) if found else 0,

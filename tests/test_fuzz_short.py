@@ -96,6 +96,33 @@ def test_cpu_budget_ends_the_campaign_once_spent(tmp_path: Path) -> None:
     assert budget <= summary["cpu_s"] <= 2 * budget + 6.0, summary
 
 
+def test_parent_reads_only_the_end_of_a_huge_log(tmp_path: Path) -> None:
+    """The parent finds the child's final statistics without reading the log whole.
+
+    A campaign of ``audio_ogg`` wrote 1.8 GB of libmpg123 complaints to its log; the parent read
+    it after every child run, and each next child inherited the parent's peak memory (Linux keeps
+    ``ru_maxrss`` across fork and exec), so libFuzzer reported out-of-memory at once, 24 times.
+    """
+    import tracemalloc
+
+    from run import LOG_TAIL_BYTES, _log_tail
+
+    log = tmp_path / "fuzz.log"
+    noise = b"[src/libmpg123/layer1.c:I_step_one():56] error: 256 bits needed, 16 available\n" * 400_000
+    with open(log, "wb") as fh:
+        fh.write(noise)
+        fh.write(b"stat::number_of_executed_units: 41\n")
+        fh.write(noise)  # a second child's run
+        fh.write(b"stat::number_of_executed_units: 1234567\nstat::peak_rss_mb: 80\n")
+    assert log.stat().st_size > 50 * 2**20
+    tracemalloc.start()
+    tail = _log_tail(log)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert "stat::number_of_executed_units: 1234567" in tail and "units: 41\n" not in tail
+    assert len(tail) <= LOG_TAIL_BYTES and peak < 4 * LOG_TAIL_BYTES
+
+
 # ------------------------------------------------------------------------- structure-aware fuzzing
 _text = st.text(max_size=8)
 _hostile_scalar = st.one_of(
