@@ -79,6 +79,28 @@ def test_spectrum_level_of_full_scale_sine() -> None:
     assert 10 * np.log10(power.max()) == pytest.approx(0.0, abs=0.5)
 
 
+@pytest.mark.parametrize("block", [1, 1000, 4095, 8192, 20_001])
+def test_spectrum_does_not_depend_on_how_the_stream_is_cut(rng, block: int) -> None:
+    x = rng.standard_normal(50_000).astype(np.float32)
+    whole = SpectrumAccumulator(48_000, threads=1)
+    whole.push(x)
+    cut = SpectrumAccumulator(48_000, threads=1)
+    for s0 in range(0, len(x), block):
+        cut.push(x[s0 : s0 + block])
+    # Frames (8192 points, hop 4096) start at the same samples however the stream arrives.
+    assert cut._count == whole._count == (len(x) - 8192) // 4096 + 1
+    np.testing.assert_allclose(cut.result()[1], whole.result()[1], rtol=1e-6)
+
+
+def test_spectrum_of_nothing_or_less_than_a_frame() -> None:
+    freqs, power = SpectrumAccumulator(48_000).result()
+    assert len(freqs) == len(power) == 4097 and not power.any()
+    acc = SpectrumAccumulator(48_000)
+    acc.push(sine(1000, 0.1, 48_000, channels=1).samples[:, 0])  # 4800 samples: zero-padded to one frame
+    freqs, power = acc.result()
+    assert abs(freqs[np.argmax(power)] - 1000) < 48_000 / 8192
+
+
 def test_stereo_width_and_correlation(rng) -> None:
     mono = rng.standard_normal(48_000).astype(np.float32)
     other = rng.standard_normal(48_000).astype(np.float32)

@@ -68,36 +68,43 @@ class SpectrumAccumulator:
     ----------
     sample_rate : int
         Hz.
+    threads : int, optional
+        FFT threads; default :func:`~tunesmith.cores.usable_cores`.
     """
 
-    def __init__(self, sample_rate: int) -> None:
+    def __init__(self, sample_rate: int, threads: int | None = None) -> None:
         self.sample_rate = sample_rate
-        self._framer = Framer(_SPECTRUM_N // 2)
-        self._prev_half: np.ndarray | None = None
+        self._threads = threads or usable_cores()
+        self._tail = np.zeros(0, np.float32)  # samples not yet framed (from the next frame's start)
+        self._frames = np.zeros((0, _SPECTRUM_N), np.float32)  # windowed frames, reused block to block
         self._window = np.hanning(_SPECTRUM_N).astype(np.float32)
         self._power = np.zeros(_SPECTRUM_N // 2 + 1)
         self._count = 0
 
     def push(self, mono: np.ndarray) -> None:
         """Add a block of mono samples."""
-        halves = self._framer.push(mono.astype(np.float32, copy=False))
-        if len(halves) == 0:
+        hop = _SPECTRUM_N // 2
+        data = np.concatenate((self._tail, mono.astype(np.float32, copy=False)))
+        n = (len(data) - _SPECTRUM_N) // hop + 1 if len(data) >= _SPECTRUM_N else 0
+        if n == 0:
+            self._tail = data
             return
-        if self._prev_half is not None:
-            halves = np.concatenate((self._prev_half[None], halves))
-        if len(halves) >= 2:
-            frames = np.concatenate((halves[:-1], halves[1:]), axis=1)  # 50 % overlap
-            frames *= self._window
-            spec = sfft.rfft(frames, axis=1, workers=usable_cores())
-            self._power += np.einsum("ij,ij->j", spec.real, spec.real) + np.einsum("ij,ij->j", spec.imag, spec.imag)
-            self._count += len(frames)
-        self._prev_half = halves[-1]
+        # Frames as a strided view of the samples (50 % overlap), windowed straight into a buffer
+        # kept from block to block: one pass over the samples, no fresh large arrays to fault in.
+        view = np.lib.stride_tricks.as_strided(data, (n, _SPECTRUM_N), (hop * data.itemsize, data.itemsize))
+        if len(self._frames) < n:
+            self._frames = np.empty((n, _SPECTRUM_N), np.float32)
+        frames = np.multiply(view, self._window, out=self._frames[:n])
+        spec = sfft.rfft(frames, axis=1, workers=self._threads)
+        self._power += np.einsum("ij,ij->j", spec.real, spec.real) + np.einsum("ij,ij->j", spec.imag, spec.imag)
+        self._count += n
+        self._tail = data[n * hop :].copy()
 
     def result(self) -> tuple[np.ndarray, np.ndarray]:
         """Frequencies (Hz) and mean power per bin (linear, full-scale sine ≈ 1)."""
         freqs = np.fft.rfftfreq(_SPECTRUM_N, 1.0 / self.sample_rate)
         if self._count == 0:
-            rest = np.concatenate([p for p in (self._prev_half, self._framer.rest()) if p is not None and len(p)])
+            rest = self._tail
             if len(rest) == 0:
                 return freqs, np.zeros_like(freqs)
             frame = np.zeros(_SPECTRUM_N, np.float32)
