@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import subprocess
 import sys
@@ -377,6 +378,24 @@ def test_mix_is_bit_identical_run_to_run(mixed: tuple[Path, dict, Path], tmp_pat
     again = tmp_path / "again.wav"
     automix([Path(s["file"]) for s in report["stems"]], again)
     assert sf.read(again)[0].tobytes() == sf.read(out)[0].tobytes()
+
+
+def test_mix_is_the_same_whatever_the_workers_and_wherever_stems_are_parked(
+    mixed: tuple[Path, dict, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    automix_module = importlib.import_module("tunesmith.mix.automix")  # the package's `automix` is the function
+
+    out, report, _ = mixed
+    stems = [Path(s["file"]) for s in report["stems"]]
+    one = tmp_path / "one-worker.wav"
+    automix(stems, one, MixOptions(workers=1))
+    # A budget of 0 bytes parks every stem in a temporary file (memory-mapped) instead of memory.
+    monkeypatch.setattr(automix_module, "PARK_IN_MEMORY_BYTES", 0)
+    on_disk = tmp_path / "on-disk.wav"
+    automix(stems, on_disk, MixOptions(workers=3))
+    reference = sf.read(out)[0].tobytes()
+    assert sf.read(one)[0].tobytes() == reference
+    assert sf.read(on_disk)[0].tobytes() == reference
 
 
 def test_listen_equals_the_separate_analyses(rng: np.random.Generator) -> None:

@@ -342,16 +342,26 @@ def automation_points(ride_db: np.ndarray, block_s: float) -> list[tuple[float, 
     return [(round(float(i * block_s), 3), float(r[i])) for i in np.flatnonzero(keep)]
 
 
-def ride_curve(points: list[tuple[float, float]], frames: int, sample_rate: int) -> np.ndarray | None:
-    """Per-sample gain (linear) from automation breakpoints (linear in dB between them), or None."""
+#: Samples a ride's gain is held for: its breakpoints are interpolated every 64 samples (1.5 ms at
+#: 44.1 kHz), smooth enough for a fader.
+RIDE_HOLD = 64
+
+
+def ride_gains(points: list[tuple[float, float]], frames: int, sample_rate: int) -> np.ndarray | None:
+    """Linear gain every :data:`RIDE_HOLD` samples from automation breakpoints (linear in dB
+    between them; ``(time s, dB)``), or None without any."""
     if not points:
         return None
     t = np.array([p[0] for p in points]) * sample_rate
     db = np.array([p[1] for p in points])
-    grid = np.arange(0, frames, 64, dtype=np.float64)
-    coarse = np.interp(grid, t, db)  # every 64 samples, then held: smooth enough for a fader
-    gain = 10.0 ** (coarse / 20.0)
-    return np.repeat(gain.astype(np.float32), 64)[:frames]
+    grid = np.arange(0, frames, RIDE_HOLD, dtype=np.float64)
+    return (10.0 ** (np.interp(grid, t, db) / 20.0)).astype(np.float32)
+
+
+def ride_curve(points: list[tuple[float, float]], frames: int, sample_rate: int) -> np.ndarray | None:
+    """Per-sample gain (linear) from automation breakpoints (:func:`ride_gains`, held), or None."""
+    gain = ride_gains(points, frames, sample_rate)
+    return None if gain is None else np.repeat(gain, RIDE_HOLD)[:frames]
 
 
 def bus_eq_db(mix_bands_db: np.ndarray, genre: str) -> np.ndarray:

@@ -419,10 +419,12 @@ def compress_measure(
     k_energy = np.zeros(max(blocks, 1))
     plain = np.zeros(max(blocks, 1))
     c = coefs if coefs is not None else np.ones(5, np.float32)
-    # Compressing, the meter runs in the compressor's loop, where the envelope's serial
-    # recursion leaves the CPU idle slots it fills (a separate pass was measured 10 % slower).
-    # Not compressing, it runs in SIMD lanes over the signal (block_powers): 1.6x faster.
-    lanes = coefs is None and k_sos is not None and x.shape[1] in (1, 2) and len(x) >= (4 // x.shape[1]) * block_frames
+    # The meter runs in SIMD lanes over the output (block_powers) after the compressor's pass:
+    # 1.6x faster than in the compressor's loop when not compressing, and since the compressor
+    # works in two steps (envelope, then gains) also when compressing (2026-11-23, 16 stems of
+    # 3 minutes: 0.12 + 0.03 s against 0.16 s per stereo stem, 0.2 s less wall for a mix).
+    # Short signals, too short for the lanes, are metered in the compressor's loop.
+    lanes = k_sos is not None and x.shape[1] in (1, 2) and len(x) >= (4 // x.shape[1]) * block_frames
     meter = k_sos is not None and not lanes
     if coefs is not None or y is not x or meter:
         # Not metering, the block is only the compressor's step (its envelopes are kept per block).
@@ -699,17 +701,32 @@ _F32_2D_READONLY = numba.types.Array(numba.float32, 2, "C", readonly=True)  # a 
 
 @numba.njit(
     [
-        numba.void(_F32_2D, _F32_2D, y, numba.float32, numba.float32, numba.float32, numba.float32[::1], numba.float32)
+        numba.void(
+            _F32_2D,
+            _F32_2D,
+            y,
+            numba.float32,
+            numba.float32,
+            numba.float32,
+            numba.float32[::1],
+            numba.int64,
+            numba.int64,
+            numba.float32,
+        )
         for y in (_F32_2D, _F32_2D_READONLY)
     ],
     nogil=True,
     cache=True,
 )
-def _add_placed(bus, send, y, gl, gr, side_scale, fader, send_gain):  # pragma: no cover - compiled
+def _add_placed(bus, send, y, gl, gr, side_scale, fader, hold, offset, send_gain):  # pragma: no cover - compiled
     frames, channels = y.shape
     ride = fader.shape[0] > 0
     wants_send = send.shape[0] > 0
     half = np.float32(0.5)
+    # The fader value of sample i is fader[(offset + i) // hold], followed with a counter (a
+    # division per sample would cost more than the rest of the loop).
+    held = offset // hold
+    left_in_hold = hold - offset % hold
     for i in range(frames):
         if channels == 1:
             left = y[i, 0] * gl
@@ -725,8 +742,12 @@ def _add_placed(bus, send, y, gl, gr, side_scale, fader, send_gain):  # pragma: 
             left = a * gl
             right = b * gr
         if ride:
-            left *= fader[i]
-            right *= fader[i]
+            left *= fader[held]
+            right *= fader[held]
+            left_in_hold -= 1
+            if left_in_hold == 0:
+                held += 1
+                left_in_hold = hold
         bus[i, 0] += left
         bus[i, 1] += right
         if wants_send:
@@ -742,6 +763,8 @@ def add_placed(
     width: float,
     fader: np.ndarray | None,
     send_gain: float | None,
+    hold: int = 1,
+    offset: int = 0,
 ) -> None:
     """Add a strip's output into ``bus`` (and ``send``), in place.
 
@@ -756,9 +779,14 @@ def add_placed(
     width : float
         Side scale of a stereo stem (1 keeps its image).
     fader : numpy.ndarray or None
-        Per-sample linear automation, or None.
+        Linear automation, one value per ``hold`` samples of the whole stem, or None.
     send_gain : float or None
         Linear reverb send (post-fader), or None for a dry stem.
+    hold : int
+        Samples per ``fader`` value.
+    offset : int
+        Where ``y[0]`` (and ``bus[0]``) sits in the stem, samples: a stretch of a stem takes
+        the same ``fader`` as the whole.
     """
     empty2 = np.zeros((0, 2), np.float32)
     use_send = send is not None and send_gain is not None
@@ -769,6 +797,8 @@ def add_placed(
         np.float32(gains[0]),
         np.float32(gains[1]),
         np.float32(0.5 * width),
-        np.zeros(0, np.float32) if fader is None else np.ascontiguousarray(fader[: len(y)], dtype=np.float32),
+        np.zeros(0, np.float32) if fader is None else np.ascontiguousarray(fader, dtype=np.float32),
+        hold,
+        offset,
         np.float32(send_gain if use_send else 0.0),
     )
