@@ -520,11 +520,12 @@ def automix(
     # Report: each stem's loudness as it sits in the mix (before the bus compressor and EQ).
     stems_report = []
     for i, (a, s) in enumerate(zip(analyses, settings.stems, strict=True)):
-        ride = engineer.ride_curve(s.automation, frames, rate)
+        ride = engineer.ride_gains(s.automation, frames, rate)
         ride_db = np.zeros(len(processed[i].k_power))
         if ride is not None:
-            blocks = processed[i].block_frames
-            ride_db = 20.0 * np.log10(ride[::blocks][: len(ride_db)].astype(np.float64))
+            # The held gain at each block's first sample (what the per-sample curve has there).
+            starts = np.arange(0, frames, processed[i].block_frames)[: len(ride_db)]
+            ride_db = 20.0 * np.log10(ride[starts // engineer.RIDE_HOLD].astype(np.float64))
             ride_db = np.pad(ride_db, (0, len(processed[i].k_power) - len(ride_db)))
         in_mix = processed[i].scaled(s.gain_db + gain_db + ride_db).integrated_lufs()
         stems_report.append(
