@@ -38,6 +38,21 @@ def test_recipe_records_everything(tmp_path) -> None:
     assert read_recipe(out) == data == read_recipe(path)
 
 
+def test_many_inputs_keep_their_order_and_their_own_hashes(tmp_path) -> None:
+    # Several inputs are hashed side by side; each entry must still be its own file's, in order.
+    inputs = []
+    for i in range(7):
+        p = tmp_path / f"stem{i}.wav"
+        p.write_bytes(bytes([i]) * (1 + 300_000 * (i % 3)))  # different sizes finish out of order
+        inputs.append(p)
+    out = tmp_path / "mix.wav"
+    out.write_bytes(b"mix")
+    data = json.loads(write_recipe(out, "mix", {}, inputs=inputs).read_text())
+    assert [e["path"] for e in data["inputs"]] == [str(p) for p in inputs]
+    assert [e["sha256"] for e in data["inputs"]] == [hashlib.sha256(p.read_bytes()).hexdigest() for p in inputs]
+    assert [e["bytes"] for e in data["inputs"]] == [p.stat().st_size for p in inputs]
+
+
 def test_read_recipe_errors(tmp_path) -> None:
     with pytest.raises(InputFileError, match="no recipe found"):
         read_recipe(tmp_path / "x.wav")
