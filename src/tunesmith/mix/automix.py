@@ -345,9 +345,9 @@ def _sum(
 
     def add(c0: int) -> None:
         c1 = min(frames, c0 + SUM_CHUNK)
+        bus, sends = mix[c0:c1], None if send is None else send[c0:c1]
         for y, gains, width, fader, send_gain in placements:
-            stretch = None if send is None else send[c0:c1]
-            kernels.add_placed(mix[c0:c1], stretch, y[c0:c1], gains, width, fader, send_gain, engineer.RIDE_HOLD, c0)
+            kernels.add_placed(bus, sends, y[c0:c1], gains, width, fader, send_gain, engineer.RIDE_HOLD, c0)
 
     with ThreadPoolExecutor(workers) as pool:
         list(pool.map(add, range(0, frames, SUM_CHUNK)))
